@@ -1,0 +1,82 @@
+"""The `rnxstudio` command line: the GUI launcher plus headless subcommands.
+
+Heavy imports (torch, Qt) happen inside the handlers so ``rnxstudio --help`` stays instant.
+Each headless subcommand lives in ``rnxstudio/commands/<name>.py`` with two functions:
+``add_arguments(parser)`` and ``run(args) -> int``. Those modules import only the standard
+library at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rnxstudio import __version__
+from rnxstudio.commands import CliError
+
+# name -> one-line help. Order is the order shown in --help. Add a line here when a
+# rnxstudio/commands/<module>.py lands.
+SUBCOMMANDS: dict[str, str] = {
+    "gui": "open the window on PATH (project file, image folder or video)",
+    "demo": "create (or re-create) the demo project and print its location",
+}
+# subcommand -> module name under rnxstudio.commands, where they differ
+MODULE_NAMES = {"import": "import_"}
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnxstudio",
+        description="Label, inspect and fine-tune a ResNeXt Faster R-CNN detector. "
+        "Without a subcommand, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"rnxstudio {__version__}")
+    parser.add_argument("--demo", action="store_true", help="open the bundled demo project (created on first use)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "gui":
+            _add_gui_arguments(sp)
+            continue
+        module = importlib.import_module(f"rnxstudio.commands.{MODULE_NAMES.get(name, name)}")
+        module.add_arguments(sp)
+        sp.set_defaults(_handler=module.run)
+    return parser
+
+
+def _add_gui_arguments(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("path", nargs="?", help="project file (.rnxproj), image folder or video file")
+    sp.add_argument("--demo", action="store_true", help="open the demo project")
+
+
+def _run_gui(path: str | None, demo: bool) -> int:
+    try:
+        from rnxstudio.ui.app import run_app
+    except ImportError as exc:  # PySide6 missing or its system libraries absent
+        print(f"rnxstudio: cannot start the GUI: {exc}", file=sys.stderr)
+        return 2
+    return run_app(path=path, demo=demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command in (None, "gui"):
+        return _run_gui(getattr(args, "path", None), bool(args.demo))
+    try:
+        return int(args._handler(args) or 0)
+    except CliError as exc:
+        print(f"rnxstudio {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def gui_main() -> int:
+    return main(sys.argv[1:] or [])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

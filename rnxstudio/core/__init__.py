@@ -1,0 +1,1 @@
+"""Plain-Python domain model: boxes, categories, image records, undoable commands. No Qt, no torch."""

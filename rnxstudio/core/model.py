@@ -1,0 +1,174 @@
+"""The annotation domain model as plain dataclasses.
+
+Coordinates are always ``xyxy`` floats in *upright* image pixels (EXIF orientation already
+applied), with (0, 0) the top-left corner of the top-left pixel and (width, height) the
+bottom-right corner of the image. Every layer above — store, formats, canvas, model tensors —
+shares this one frame.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+
+MIN_BOX_SIZE = 1.0
+"""Boxes narrower or shorter than this (in pixels) are refused."""
+
+
+class BoxSource(str, enum.Enum):
+    MANUAL = "manual"
+    PREDICTED = "predicted"
+    ACCEPTED = "accepted"
+
+
+class ImageStatus(str, enum.Enum):
+    UNLABELED = "unlabeled"
+    PREDICTED = "predicted"
+    IN_PROGRESS = "in_progress"
+    VERIFIED = "verified"
+
+
+class InvalidBoxError(ValueError):
+    """A box that cannot exist: degenerate, non-finite, or entirely outside its image."""
+
+
+# A qualitative palette with good contrast on photos; category i gets PALETTE[i % len].
+PALETTE = (
+    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+    "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000",
+    "#aaffc3", "#808000", "#ffd8b1", "#000075", "#a9a9a9",
+)
+
+
+def default_color(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+@dataclass(frozen=True)
+class Category:
+    id: int
+    name: str
+    color: str = "#e6194b"
+    hotkey: str | None = None
+    supercategory: str = ""
+
+
+@dataclass(frozen=True)
+class Box:
+    """One bounding box on one image (or video frame).
+
+    ``id`` is 0 until the store assigns one. ``category_id`` refers to :class:`Category.id`.
+    """
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    category_id: int
+    id: int = 0
+    image_id: int = 0
+    source: BoxSource = BoxSource.MANUAL
+    score: float | None = None
+    verified: bool = False
+    track_id: int | None = None
+
+    @property
+    def xyxy(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2, self.y2)
+
+    @property
+    def xywh(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2 - self.x1, self.y2 - self.y1)
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    def with_coords(self, x1: float, y1: float, x2: float, y2: float) -> Box:
+        return replace(self, x1=x1, y1=y1, x2=x2, y2=y2)
+
+
+def clip_box(box: Box, width: float, height: float) -> Box:
+    """Return ``box`` clipped to the image; raise :class:`InvalidBoxError` if too small after.
+
+    Corner order is normalised (x1 <= x2, y1 <= y2), so a box dragged right-to-left is valid.
+    """
+    vals = (box.x1, box.y1, box.x2, box.y2)
+    if any(v != v or v in (float("inf"), float("-inf")) for v in vals):
+        raise InvalidBoxError(f"box has non-finite coordinates {vals}")
+    x1, x2 = sorted((box.x1, box.x2))
+    y1, y2 = sorted((box.y1, box.y2))
+    x1 = min(max(x1, 0.0), float(width))
+    x2 = min(max(x2, 0.0), float(width))
+    y1 = min(max(y1, 0.0), float(height))
+    y2 = min(max(y2, 0.0), float(height))
+    if x2 - x1 < MIN_BOX_SIZE or y2 - y1 < MIN_BOX_SIZE:
+        raise InvalidBoxError(
+            f"box {x2 - x1:.2f}x{y2 - y1:.2f} px is under the {MIN_BOX_SIZE:g} px minimum "
+            f"after clipping to the {width}x{height} image"
+        )
+    return box.with_coords(x1, y1, x2, y2)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image file, or one frame of a video.
+
+    For a still image ``path`` is the file and ``frame_index`` is None. For a video frame
+    ``path`` is the video file, ``frame_index`` the 0-based frame number and ``timestamp`` its
+    time in seconds. ``width``/``height`` are the upright size (0 until known).
+    """
+
+    path: str
+    id: int = 0
+    width: int = 0
+    height: int = 0
+    frame_index: int | None = None
+    timestamp: float | None = None
+    status: ImageStatus = ImageStatus.UNLABELED
+    error: str | None = None
+    missing: bool = False
+
+    @property
+    def is_video_frame(self) -> bool:
+        return self.frame_index is not None
+
+    @property
+    def display_name(self) -> str:
+        name = self.path.replace("\\", "/").rsplit("/", 1)[-1]
+        if self.frame_index is not None:
+            return f"{name} #{self.frame_index:06d}"
+        return name
+
+
+@dataclass
+class LabelSet:
+    """A self-contained set of labels: what the formats read and write and what the store
+    exports/imports. ``boxes`` maps an image's position key (``ImageRecord.id``) to its boxes.
+
+    File names in ``images[i].path`` are relative to ``root`` when ``root`` is set.
+    """
+
+    categories: list[Category] = field(default_factory=list)
+    images: list[ImageRecord] = field(default_factory=list)
+    boxes: dict[int, list[Box]] = field(default_factory=dict)
+    root: str | None = None
+    info: dict = field(default_factory=dict)
+
+    def category_by_id(self) -> dict[int, Category]:
+        return {c.id: c for c in self.categories}
+
+    def boxes_for(self, image: ImageRecord) -> list[Box]:
+        return self.boxes.get(image.id, [])
+
+    @property
+    def num_boxes(self) -> int:
+        return sum(len(v) for v in self.boxes.values())

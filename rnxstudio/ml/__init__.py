@@ -1,0 +1,1 @@
+"""torch + torchvision: model zoo, checkpoints, inference, training, evaluation, introspection. No Qt."""
