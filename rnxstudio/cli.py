@@ -19,6 +19,7 @@ from rnxstudio.commands import CliError
 # rnxstudio/commands/<module>.py lands.
 SUBCOMMANDS: dict[str, str] = {
     "gui": "open the window on PATH (project file, image folder or video)",
+    "bench": "benchmarks that print figures (infer, train, store, ...)",
     "demo": "create (or re-create) the demo project and print its location",
 }
 # subcommand -> module name under rnxstudio.commands, where they differ

@@ -1,0 +1,29 @@
+"""`rnxstudio bench NAME`: benchmarks that print figures (never pass/fail timing tests).
+
+Each benchmark is a module exposing ``add_arguments(parser)`` and ``run(args) -> int``; register
+it in BENCHES as ``name: (module path, one-line help)``. Modules are imported only when their
+benchmark runs (or when ``rnxstudio bench NAME --help`` is asked), so this file stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHES: dict[str, tuple[str, str]] = {}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    for name, (module, help_text) in BENCHES.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.set_defaults(_bench_module=module)
+        # arguments are added lazily in run(); accept anything here
+        sp.add_argument("bench_args", nargs=argparse.REMAINDER)
+
+
+def run(args: argparse.Namespace) -> int:
+    module = importlib.import_module(args._bench_module)
+    parser = argparse.ArgumentParser(prog=f"rnxstudio bench {args.bench}", description=BENCHES[args.bench][1])
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(args.bench_args)) or 0)
