@@ -52,6 +52,12 @@ def _add_gui_arguments(sp: argparse.ArgumentParser) -> None:
 
 
 def _run_gui(path: str | None, demo: bool) -> int:
+    if path and not demo:
+        from pathlib import Path
+
+        if not Path(path).exists():
+            print(f"rnxstudio: {path}: no such file or folder", file=sys.stderr)
+            return 2
     try:
         from rnxstudio.ui.app import run_app
     except ImportError as exc:  # PySide6 missing or its system libraries absent
