@@ -1,0 +1,130 @@
+"""The project database's schema (DDL) and its migrations.
+
+``SCHEMA_VERSION`` is the version this code writes. A new project gets the full current DDL; an
+older project file is brought forward by running ``MIGRATIONS[v]`` for every ``v`` from its
+version up, each inside the opening transaction. A file written by a *newer* rnxstudio is refused
+rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+SCHEMA_VERSION = 1
+
+# Statuses and sources are checked by the database too, so a bug cannot store a bad value.
+DDL_V1 = """
+CREATE TABLE schema_version (
+    version INTEGER NOT NULL
+);
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE images (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL,                 -- POSIX path relative to the image root
+    frame_index INTEGER NOT NULL DEFAULT -1,   -- -1 for a still image
+    timestamp   REAL,
+    width       INTEGER NOT NULL DEFAULT 0,
+    height      INTEGER NOT NULL DEFAULT 0,
+    status      TEXT NOT NULL DEFAULT 'unlabeled'
+                CHECK (status IN ('unlabeled', 'predicted', 'in_progress', 'verified')),
+    error       TEXT,
+    missing     INTEGER NOT NULL DEFAULT 0,
+    sort_key    TEXT NOT NULL,                 -- natural-order key of path
+    UNIQUE (path, frame_index)
+);
+CREATE INDEX images_order ON images (sort_key, frame_index);
+CREATE INDEX images_status ON images (status, sort_key, frame_index);
+CREATE INDEX images_name ON images (path COLLATE NOCASE);
+CREATE TABLE categories (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    color         TEXT NOT NULL,
+    hotkey        TEXT,
+    supercategory TEXT NOT NULL DEFAULT '',
+    position      INTEGER NOT NULL
+);
+-- One table for every box: `source` tells a person's boxes (manual, accepted) from a model's
+-- (predicted). Store.set_predictions deletes only rows with source = 'predicted'.
+CREATE TABLE boxes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused: undo can restore an id
+    image_id    INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    category_id INTEGER NOT NULL REFERENCES categories (id),
+    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+    source      TEXT NOT NULL DEFAULT 'manual' CHECK (source IN ('manual', 'predicted', 'accepted')),
+    score       REAL,
+    verified    INTEGER NOT NULL DEFAULT 0,
+    track_id    INTEGER,
+    model_name  TEXT,
+    CHECK (x2 > x1 AND y2 > y1)
+);
+CREATE INDEX boxes_image ON boxes (image_id, source);
+CREATE INDEX boxes_category ON boxes (category_id, image_id);
+CREATE TABLE models (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    classes    TEXT NOT NULL,      -- JSON list of class names, in the model's order
+    metrics    TEXT NOT NULL DEFAULT '{}',
+    recipe     TEXT NOT NULL DEFAULT '{}',
+    parent_id  INTEGER REFERENCES models (id) ON DELETE SET NULL,
+    created    TEXT NOT NULL
+);
+CREATE TABLE training_runs (
+    id            INTEGER PRIMARY KEY,
+    model_id      INTEGER REFERENCES models (id) ON DELETE SET NULL,
+    snapshot_path TEXT,
+    config        TEXT NOT NULL DEFAULT '{}',
+    status        TEXT NOT NULL DEFAULT 'running',
+    started       TEXT NOT NULL,
+    ended         TEXT,
+    metrics       TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+# MIGRATIONS[v] upgrades a database at version v to v + 1.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+class SchemaError(RuntimeError):
+    """The file is not an rnxstudio project, or one from a newer version."""
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create every table of the current version in an empty database (caller's transaction)."""
+    for statement in DDL_V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (1,))
+    migrate(conn)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    try:
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise SchemaError(f"not an rnxstudio project ({exc})") from exc
+    if row is None:
+        raise SchemaError("not an rnxstudio project (empty schema_version table)")
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to ``SCHEMA_VERSION`` (caller's transaction); return the old version."""
+    old = version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"project schema version {version} is newer than this rnxstudio supports ({SCHEMA_VERSION}); "
+            "update rnxstudio to open it"
+        )
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise SchemaError(f"no migration from schema version {version}")
+        step(conn)
+        version += 1
+        conn.execute("UPDATE schema_version SET version = ?", (version,))
+    return old
