@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, str] = {
     "gui": "open the window on PATH (project file, image folder or video)",
     "bench": "benchmarks that print figures (infer, train, store, ...)",
     "demo": "create (or re-create) the demo project and print its location",
+    "export": "write a project's labels as COCO, Pascal VOC or YOLO",
+    "import": "merge a COCO / VOC / YOLO label file into a project",
 }
 # subcommand -> module name under rnxstudio.commands, where they differ
 MODULE_NAMES = {"import": "import_"}
