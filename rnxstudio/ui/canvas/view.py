@@ -1,0 +1,592 @@
+"""ImageCanvas: the zoomable, pannable image view on which boxes are drawn and edited.
+
+Scene coordinates are image pixels, so a box's ``xyxy`` is also its scene rectangle and the
+zoom is the view's scale. The canvas only *shows* boxes and reports what the user did through
+signals; the controller turns those into undoable commands and calls :meth:`set_boxes` again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QThread, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsTextItem,
+    QGraphicsView,
+    QWidget,
+)
+
+from rnxstudio.core.model import Box, BoxSource, Category, default_color
+from rnxstudio.ui.canvas import geometry as geo
+from rnxstudio.ui.canvas.items import HANDLE_SIZE, Z_IMAGE, BoxItem
+from rnxstudio.ui.canvas.tools import DrawTool, SelectTool, Tool
+
+MIN_ZOOM = 0.01
+MAX_ZOOM = 64.0
+ZOOM_STEP = 1.25
+MAX_LEVEL = 16
+"""Largest downscale factor of the display pyramid used when zoomed out."""
+HIT_TOLERANCE_PX = 3.0
+
+
+class ImageCanvas(QGraphicsView):
+    """Image + boxes view. See the module docstring; signals carry image-pixel coordinates."""
+
+    box_drawn = Signal(tuple)  # (x1, y1, x2, y2) of a new box, clipped to the image
+    box_edited = Signal(int, tuple)  # box id, new (x1, y1, x2, y2); once per drag / key press
+    selection_changed = Signal(list)  # selected box ids
+    delete_requested = Signal(list)  # box ids
+    accept_requested = Signal(list)  # ids of selected *predicted* boxes
+    edit_class_requested = Signal(list)  # box ids (double-click / Enter on non-predictions)
+    zoom_changed = Signal(float)
+    cursor_moved = Signal(float, float)  # image pixels
+    mode_changed = Signal(str)  # "select" | "draw"
+    space_tapped = Signal()  # Space pressed and released without panning
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setBackgroundBrush(QBrush(QColor(48, 48, 52)))
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
+        self.setMouseTracking(True)
+        self.viewport().setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self._pixmap_item = QGraphicsPixmapItem()
+        self._pixmap_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
+        self._pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._pixmap_item.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._pixmap_item.setZValue(Z_IMAGE)
+        self.scene().addItem(self._pixmap_item)
+        self._error_item = QGraphicsTextItem()
+        self._error_item.setDefaultTextColor(QColor("#ff8080"))
+        self._error_item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self._error_item.setVisible(False)
+        self.scene().addItem(self._error_item)
+
+        self._buffer: np.ndarray | None = None  # keeps the QImage's memory alive
+        self._qimage: QImage | None = None
+        self._levels: dict[int, QPixmap] = {}
+        self._level = 1
+        self._size: tuple[int, int] | None = None
+        self._error: str | None = None
+
+        self._items: dict[int, BoxItem] = {}
+        self._order: list[int] = []
+        self._categories: dict[int, Category] = {}
+        self._selected: list[int] = []
+        self._opacity = 1.0
+        self._show_predictions = True
+        self._class_filter: int | None = None
+        self._min_score = 0.0
+        self._current_category: int | None = None
+        self.continuous_draw = False
+        """Stay in draw mode after a box is drawn (default: back to select, as in LabelImg)."""
+
+        self._fit_mode = True
+        self._pan_last: QPointF | None = None
+        self._space_down = False
+        self._space_panned = False
+        self._tools: dict[str, Tool] = {"select": SelectTool(self), "draw": DrawTool(self)}
+        self._mode = "select"
+
+    # ------------------------------------------------------------------ image
+    def set_image(self, rgb: np.ndarray | None, *, error: str | None = None) -> None:
+        """Show an upright RGB uint8 ``H x W x 3`` array, or nothing / an error message.
+
+        Boxes and selection are cleared (call :meth:`set_boxes` after). The zoom is kept when
+        the new image has the same size and the user zoomed by hand; otherwise it fits.
+        """
+        if QThread.currentThread() is not self.thread():
+            raise RuntimeError("ImageCanvas.set_image must be called on the GUI thread")
+        self._tool.cancel()
+        self.set_boxes([], self._categories)
+        old_size = self._size
+        self._levels.clear()
+        self._level = 1
+        if rgb is None:
+            self._buffer = self._qimage = None
+            self._size = None
+            self._pixmap_item.setPixmap(QPixmap())
+            self._pixmap_item.setVisible(False)
+            self._show_error(error)
+            return
+        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            shape = getattr(rgb, "shape", None)
+            raise ValueError(f"set_image expects an HxWx3 uint8 RGB array, got {type(rgb).__name__} {shape}")
+        h, w = int(rgb.shape[0]), int(rgb.shape[1])
+        if w < 1 or h < 1:
+            raise ValueError(f"set_image got an empty image ({w}x{h})")
+        self._show_error(None)
+        self._buffer = np.ascontiguousarray(rgb)
+        self._qimage = QImage(self._buffer.data, w, h, int(self._buffer.strides[0]), QImage.Format.Format_RGB888)
+        self._levels[1] = QPixmap.fromImage(self._qimage)
+        self._size = (w, h)
+        self._pixmap_item.setVisible(True)
+        self._pixmap_item.setPixmap(self._levels[1])
+        self._pixmap_item.setTransform(QTransform())
+        self.scene().setSceneRect(QRectF(0.0, 0.0, float(w), float(h)))
+        if self._fit_mode or old_size != self._size:
+            self.fit()
+        else:
+            self._update_level()
+
+    def _show_error(self, error: str | None) -> None:
+        self._error = error
+        self._error_item.setVisible(bool(error))
+        if not error:
+            return
+        self._error_item.setPlainText(error)
+        self._error_item.setTextWidth(max(200.0, self.viewport().width() - 40.0))
+        self.setTransform(QTransform())
+        r = self._error_item.boundingRect()
+        self._error_item.setPos(0.0, 0.0)
+        self.scene().setSceneRect(QRectF(0.0, 0.0, r.width(), r.height()))
+        self.centerOn(r.center())
+
+    def image_size(self) -> tuple[int, int] | None:
+        """(width, height) of the shown image, or None."""
+        return self._size
+
+    def error_text(self) -> str | None:
+        """The error shown in place of an image, if any."""
+        return self._error
+
+    def displayed_level(self) -> int:
+        """Downscale factor of the pixmap currently drawn (1 = full resolution)."""
+        return self._level
+
+    def _update_level(self) -> None:
+        """Draw a pre-shrunk copy when zoomed out, so paints never scale 12 MP on the fly."""
+        if self._size is None or self._qimage is None:
+            return
+        w, h = self._size
+        z = self.zoom()
+        level = 1
+        while level * 2 <= MAX_LEVEL and z * level * 2 <= 1.0 and min(w, h) // (level * 2) >= 64:
+            level *= 2
+        if level == self._level:
+            return
+        pix = self._levels.get(level)
+        if pix is None:
+            img = self._qimage.scaled(
+                max(1, w // level), max(1, h // level),
+                Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation,
+            )
+            pix = self._levels[level] = QPixmap.fromImage(img)
+        self._pixmap_item.setPixmap(pix)
+        self._pixmap_item.setTransform(QTransform.fromScale(w / pix.width(), h / pix.height()))
+        self._level = level
+
+    # ------------------------------------------------------------------ zoom
+    def zoom(self) -> float:
+        return float(self.transform().m11())
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Scale to ``zoom`` keeping the image point under ``anchor`` (view pixels) fixed."""
+        zoom = min(max(float(zoom), MIN_ZOOM), MAX_ZOOM)
+        vp = self.viewport().rect()
+        view_center = QPointF(vp.width() / 2.0, vp.height() / 2.0)
+        anchor = view_center if anchor is None else QPointF(anchor)
+        scene_pt = self.map_to_image(anchor)
+        old = self.zoom()
+        self.setTransform(QTransform.fromScale(zoom, zoom))
+        self.centerOn(scene_pt - (anchor - view_center) / zoom)
+        self._update_level()
+        if not math.isclose(old, zoom):
+            self.zoom_changed.emit(zoom)
+
+    def fit(self) -> None:
+        """Scale the whole image into the view (and keep fitting on resize)."""
+        self._fit_mode = True
+        if self._size is None:
+            return
+        w, h = self._size
+        vp = self.viewport().rect()
+        z = min(max(vp.width() - 4, 1) / w, max(vp.height() - 4, 1) / h)
+        self.set_zoom(z)
+        self.centerOn(QPointF(w / 2.0, h / 2.0))
+
+    def zoom_100(self) -> None:
+        self._fit_mode = False
+        self.set_zoom(1.0)
+
+    def zoom_in(self) -> None:
+        self._fit_mode = False
+        self.set_zoom(self.zoom() * ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self._fit_mode = False
+        self.set_zoom(self.zoom() / ZOOM_STEP)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
+        steps = event.angleDelta().y() / 120.0
+        if steps == 0 or self._size is None:
+            event.ignore()
+            return
+        self._fit_mode = False
+        self.set_zoom(self.zoom() * ZOOM_STEP**steps, event.position())
+        event.accept()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self._fit_mode:
+            self.fit()
+
+    # ------------------------------------------------------------ mapping
+    def map_to_image(self, view_pos: QPointF) -> QPointF:
+        """View (viewport) pixel position -> image pixel position, sub-pixel exact."""
+        inverse, _ok = self.viewportTransform().inverted()
+        return inverse.map(QPointF(view_pos))
+
+    def map_from_image(self, x: float, y: float) -> QPointF:
+        """Image pixel position -> view (viewport) pixel position."""
+        return self.viewportTransform().map(QPointF(x, y))
+
+    # ------------------------------------------------------------------ boxes
+    def set_boxes(self, boxes: list[Box], categories: dict[int, Category]) -> None:
+        """Show ``boxes`` (ids must be unique). Items are reused by box id."""
+        ids = [b.id for b in boxes]
+        if len(set(ids)) != len(ids):
+            raise ValueError("set_boxes needs unique box ids")
+        self._categories = dict(categories)
+        keep = set(ids)
+        for box_id in [i for i in self._items if i not in keep]:
+            self.scene().removeItem(self._items.pop(box_id))
+        for box in boxes:
+            cat = self._categories.get(box.category_id)
+            item = self._items.get(box.id)
+            if item is None:
+                item = self._items[box.id] = BoxItem(box, cat)
+                item.setOpacity(self._opacity)
+                self.scene().addItem(item)
+            elif item.box != box or item._category != cat:
+                item.update_box(box, cat)
+        self._order = ids
+        self._apply_visibility()
+        self._tool.refresh()
+
+    def boxes(self) -> list[Box]:
+        return [self._items[i].box for i in self._order]
+
+    def has_box(self, box_id: int) -> bool:
+        return box_id in self._items
+
+    def box_xyxy(self, box_id: int) -> geo.XYXY:
+        """The box as currently drawn (includes a drag preview)."""
+        return self._items[box_id].current_xyxy()
+
+    def box_label(self, box_id: int) -> str:
+        return self._items[box_id].label_text
+
+    def is_box_visible(self, box_id: int) -> bool:
+        item = self._items.get(box_id)
+        return item is not None and item.isVisible()
+
+    def visible_ids(self) -> list[int]:
+        return [i for i in self._order if self._items[i].isVisible()]
+
+    def _passes_filters(self, box: Box) -> bool:
+        if box.source == BoxSource.PREDICTED:
+            if not self._show_predictions:
+                return False
+            if box.score is not None and box.score < self._min_score:
+                return False
+        return self._class_filter is None or box.category_id == self._class_filter
+
+    def _apply_visibility(self) -> None:
+        for box_id in self._order:
+            item = self._items[box_id]
+            item.setVisible(self._passes_filters(item.box))
+        still = [i for i in self._selected if self.is_box_visible(i)]
+        self._set_selection(still)
+
+    # -------------------------------------------------------------- display filters
+    def set_opacity(self, opacity: float) -> None:
+        self._opacity = min(max(float(opacity), 0.0), 1.0)
+        for item in self._items.values():
+            item.setOpacity(self._opacity)
+
+    def set_show_predictions(self, show: bool) -> None:
+        self._show_predictions = bool(show)
+        self._apply_visibility()
+
+    def set_class_filter(self, category_id: int | None) -> None:
+        """Show only boxes of ``category_id`` (None shows all)."""
+        self._class_filter = category_id
+        self._apply_visibility()
+
+    def set_min_score(self, score: float) -> None:
+        """Hide predictions scoring below ``score`` (live; the model is not re-run)."""
+        self._min_score = float(score)
+        self._apply_visibility()
+
+    def set_current_category(self, category_id: int | None) -> None:
+        self._current_category = category_id
+
+    def current_category(self) -> int | None:
+        return self._current_category
+
+    def current_color(self) -> str:
+        cid = self._current_category
+        cat = self._categories.get(cid) if cid is not None else None
+        return cat.color if cat is not None else default_color(cid or 0)
+
+    # ------------------------------------------------------------ selection
+    def selected_ids(self) -> list[int]:
+        return list(self._selected)
+
+    def select(self, ids: Iterable[int]) -> None:
+        """Select the given visible boxes (unknown or hidden ids are ignored)."""
+        wanted: list[int] = []
+        for i in ids:
+            if self.is_box_visible(i) and i not in wanted:
+                wanted.append(i)
+        self._set_selection(wanted)
+
+    def _set_selection(self, ids: list[int]) -> None:
+        if ids == self._selected:
+            return
+        for i in self._selected:
+            if i in self._items:
+                self._items[i].set_selected(False)
+        self._selected = ids
+        for i in ids:
+            self._items[i].set_selected(True)
+        self.selection_changed.emit(list(ids))
+
+    def select_all(self) -> None:
+        self.select(self.visible_ids())
+
+    def clear_selection(self) -> None:
+        self.select([])
+
+    def cycle_selection(self, step: int = 1) -> None:
+        """Select the next (or previous, step=-1) visible box, wrapping around."""
+        order = self.visible_ids()
+        if not order:
+            return
+        if self._selected and self._selected[-1] in order:
+            idx = (order.index(self._selected[-1]) + step) % len(order)
+        else:
+            idx = 0 if step > 0 else len(order) - 1
+        self.select([order[idx]])
+
+    def delete_selected(self) -> None:
+        if self._selected:
+            self.delete_requested.emit(list(self._selected))
+
+    def accept_selected(self) -> None:
+        """Ask to accept the selected predictions; on manual boxes, ask for a class instead."""
+        preds = [i for i in self._selected if self._items[i].box.source == BoxSource.PREDICTED]
+        if preds:
+            self.accept_requested.emit(preds)
+        elif self._selected:
+            self.edit_class_requested.emit(list(self._selected))
+
+    def nudge_selected(self, dx: float, dy: float) -> None:
+        """Move the selected boxes by (dx, dy) pixels, kept inside the image; one edit each."""
+        if self._size is None or self._tool.active:
+            return
+        for box_id in list(self._selected):
+            old = self.box_xyxy(box_id)
+            new = geo.moved(old, dx, dy, *self._size)
+            if new != old:
+                self.commit_edit(box_id, new)
+
+    # ------------------------------------------------------- tool callbacks
+    def box_at(self, pos: QPointF, view_pos: QPointF | None = None) -> int | None:
+        """The box under image point ``pos``: a selected one first, else the smallest."""
+        tol = HIT_TOLERANCE_PX / max(self.zoom(), 1e-9)
+        hits = [i for i in self.visible_ids() if geo.contains(self.box_xyxy(i), pos.x(), pos.y(), tol)]
+        if not hits:
+            return None
+        for i in reversed(self._selected):
+            if i in hits:
+                return i
+        return min(hits, key=lambda i: geo.area(self.box_xyxy(i)))
+
+    def handle_at(self, view_pos: QPointF) -> tuple[int, str] | None:
+        """(box id, handle name) of a selected box's handle under ``view_pos``."""
+        reach = HANDLE_SIZE / 2.0 + 2.0
+        for box_id in reversed(self._selected):
+            for name, (x, y) in geo.handle_points(self.box_xyxy(box_id)).items():
+                p = self.map_from_image(x, y)
+                if abs(p.x() - view_pos.x()) <= reach and abs(p.y() - view_pos.y()) <= reach:
+                    return box_id, name
+        return None
+
+    def preview_box(self, box_id: int, xyxy: geo.XYXY) -> None:
+        self._items[box_id].set_rect(xyxy)
+
+    def commit_edit(self, box_id: int, xyxy: geo.XYXY) -> None:
+        """Keep the edited geometry on screen and report it (the controller updates the store)."""
+        item = self._items[box_id]
+        item.update_box(item.box.with_coords(*xyxy), item._category)
+        self.box_edited.emit(box_id, tuple(float(v) for v in xyxy))
+
+    def finish_drawing(self, xyxy: geo.XYXY) -> None:
+        self.box_drawn.emit(tuple(float(v) for v in xyxy))
+        if not self.continuous_draw:
+            self.set_mode("select")
+
+    def set_hover_cursor(self, shape: Qt.CursorShape) -> None:
+        if self._pan_last is None and not self._space_down:
+            self.viewport().setCursor(shape)
+
+    # ------------------------------------------------------------------ modes
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @property
+    def _tool(self) -> Tool:
+        return self._tools[self._mode]
+
+    def set_mode(self, mode: str) -> None:
+        """"select" (edit existing boxes) or "draw" (drag to create one)."""
+        if mode not in self._tools:
+            raise ValueError(f"unknown canvas mode {mode!r}; expected one of {sorted(self._tools)}")
+        if mode == self._mode:
+            return
+        self._tool.deactivate()
+        self._mode = mode
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor if mode == "draw" else Qt.CursorShape.ArrowCursor)
+        self._tool.activate()
+        self.mode_changed.emit(mode)
+
+    def cancel(self) -> None:
+        """Escape: drop a gesture in progress, else leave draw mode, else clear the selection."""
+        if self._tool.cancel():
+            return
+        if self._mode != "select":
+            self.set_mode("select")
+        else:
+            self.clear_selection()
+
+    # ------------------------------------------------------------ mouse
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        pos = event.position()
+        button = event.button()
+        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_down):
+            self._pan_last = QPointF(pos)
+            self._space_panned = self._space_down
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        if button == Qt.MouseButton.LeftButton and self._size is not None:
+            self._tool.press(self.map_to_image(pos), pos, event.modifiers())
+            event.accept()
+            return
+        event.ignore()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        pos = event.position()
+        if self._pan_last is not None:
+            delta = pos - self._pan_last
+            self._pan_last = QPointF(pos)
+            self._fit_mode = False
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
+            event.accept()
+            return
+        if self._size is None:
+            return
+        scene_pos = self.map_to_image(pos)
+        self._tool.move(scene_pos, pos)
+        self.cursor_moved.emit(scene_pos.x(), scene_pos.y())
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        pos = event.position()
+        if self._pan_last is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
+            self._pan_last = None
+            self.viewport().setCursor(
+                Qt.CursorShape.OpenHandCursor if self._space_down else
+                (Qt.CursorShape.CrossCursor if self._mode == "draw" else Qt.CursorShape.ArrowCursor)
+            )
+            event.accept()
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self._size is not None:
+            self._tool.release(self.map_to_image(pos), pos)
+            event.accept()
+            return
+        event.ignore()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if event.button() == Qt.MouseButton.LeftButton and self._mode == "select" and self._size is not None:
+            box_id = self.box_at(self.map_to_image(event.position()), event.position())
+            if box_id is not None:
+                self.select([box_id])
+                self.edit_class_requested.emit([box_id])
+                event.accept()
+                return
+        self.mousePressEvent(event)
+
+    # ------------------------------------------------------------ keyboard
+    def event(self, event: QEvent) -> bool:  # noqa: D401 - Qt override
+        et = event.type()
+        if et == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            # Space is ours while the canvas has focus (pan); a plain tap is re-emitted.
+            if event.key() == Qt.Key.Key_Space and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+                event.accept()
+                return True
+        if et == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            if event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+                back = event.key() == Qt.Key.Key_Backtab or bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+                self.cycle_selection(-1 if back else 1)
+                return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        key, mods = event.key(), event.modifiers()
+        step = 10.0 if mods & Qt.KeyboardModifier.ShiftModifier else 1.0
+        arrows = {
+            Qt.Key.Key_Left: (-step, 0.0), Qt.Key.Key_Right: (step, 0.0),
+            Qt.Key.Key_Up: (0.0, -step), Qt.Key.Key_Down: (0.0, step),
+        }
+        if key in arrows and self._selected and not (mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)):
+            self.nudge_selected(*arrows[key])
+        elif key == Qt.Key.Key_Escape:
+            self.cancel()
+        elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.delete_selected()
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.accept_selected()
+        elif key == Qt.Key.Key_A and mods == Qt.KeyboardModifier.ControlModifier:
+            self.select_all()
+        elif key == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = True
+            self._space_panned = False
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        elif key == Qt.Key.Key_Space:
+            pass  # auto-repeat while held for panning
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat() and self._space_down:
+            self._space_down = False
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor if self._mode == "draw" else Qt.CursorShape.ArrowCursor)
+            if not self._space_panned and self._pan_last is None:
+                self.space_tapped.emit()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._space_down = False  # a release we never see must not leave pan armed
+        super().focusOutEvent(event)
