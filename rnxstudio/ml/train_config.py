@@ -1,0 +1,143 @@
+"""Fine-tuning configuration, progress records, errors and per-device recommended defaults.
+
+Plain dataclasses: the GUI dialog, the CLI and the benchmarks all fill a :class:`TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnxstudio.core.model import LabelSet
+from rnxstudio.ml.evaluate import EvalResult
+
+SGD_LR_PER_16 = 0.02  # detectron2's reference: 0.02 for 16 images per step
+ADAMW_LR_PER_16 = 4e-3
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (bad data, repeated non-finite losses, out of memory twice...)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a fine-tuning run needs. Paths may be str or Path.
+
+    Data: ``coco`` + ``images`` (a COCO export and its image root), or ``labelset`` (+ ``images``)
+    for in-memory labels. Model: ``model`` is a zoo name or a checkpoint path. Length: ``epochs``,
+    or ``minutes`` (the step count is fixed after the first steps are timed), or ``max_steps``;
+    the first that is reached ends the run. ``lr`` None means ``lr_per_16 * images per step / 16``.
+    """
+
+    out_dir: str | Path
+    coco: str | Path | None = None
+    images: str | Path | None = None
+    labelset: LabelSet | None = None
+    model: str = "resnext_tiny_fpn"
+    pretrained_backbone: bool = True
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # extra build_model() arguments
+    epochs: int | None = None
+    minutes: float | None = None
+    max_steps: int | None = None
+    batch_size: int = 4
+    lr: float | None = None
+    lr_per_16: float | None = None  # default by optimizer
+    optimizer: str = "sgd"  # "sgd" | "adamw"
+    momentum: float = 0.9
+    weight_decay: float | None = None  # default 1e-4 (sgd) / 0.05 (adamw)
+    schedule: str = "cosine"  # "cosine" | "step"
+    warmup_steps: int | None = None  # default: min(200, 10% of the run)
+    warmup_factor: float = 0.001
+    step_milestones: tuple[float, ...] = (0.67, 0.89)  # fractions of the run, for "step"
+    min_lr_factor: float = 0.01  # cosine ends at lr * this
+    clip_grad_norm: float | None = 10.0
+    size: int | None = None  # min_size; None = the model's
+    max_size: int | None = None
+    scale_jitter: bool = True
+    hflip: float = 0.5
+    photometric: float = 0.2
+    trainable_layers: int | None = None  # None = default for the device / weights
+    device: str = "auto"
+    amp: bool | None = None  # None = on CUDA only
+    channels_last: bool | None = None  # None = on CUDA only
+    val_split: float = 0.2
+    split_seed: int = 0
+    seed: int = 0
+    eval_every: int = 1  # epochs
+    eval_score_thresh: float = 0.5
+    resume: str | Path | None = None
+    max_nonfinite: int = 5
+    cache_mb: int = 1024
+    num_workers: int = 0
+    checkpoint_every: int = 1  # epochs
+    name: str = "model"  # checkpoint stem prefix
+    cancel: threading.Event | None = None
+    on_checkpoint: Callable[[Path, dict[str, Any]], None] | None = None  # (path, info) e.g. store hook
+
+    def replace(self, **kw: Any) -> TrainConfig:
+        return dataclasses.replace(self, **kw)
+
+    def recipe(self) -> dict[str, Any]:
+        """The JSON-able part of the config, recorded with every checkpoint."""
+        skip = {"labelset", "cancel", "on_checkpoint"}
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in skip:
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v)
+        return out
+
+
+@dataclass
+class Progress:
+    """One record yielded by :func:`rnxstudio.ml.train.finetune`."""
+
+    step: int
+    epoch: int
+    total_steps: int
+    losses: dict[str, float]
+    lr: float
+    images_per_s: float
+    eta_s: float
+    eval: EvalResult | None = None
+    message: str = ""
+    checkpoint: str | None = None
+    kind: str = "step"  # "start" | "step" | "eval" | "checkpoint" | "done" | "cancelled"
+
+    @property
+    def loss(self) -> float:
+        return float(sum(self.losses.values()))
+
+
+def recommended_config(device: str, *, pretrained: bool = False, num_images: int | None = None) -> dict[str, Any]:
+    """Sensible defaults per device, as TrainConfig keyword arguments.
+
+    CPU (2-4 cores): the tiny ResNeXt-FPN, every stage trainable when training from random init
+    (two when starting from ImageNet weights), ~320 px images with scale jitter, batch 4, AdamW
+    with warmup + cosine, measured on the shapes benchmark (see docs / ``rnxstudio bench shapes``).
+    CUDA: ResNeXt-50-FPN at 800 px, 3 trainable stages, batch 8, SGD 0.02 per 16 images, AMP.
+    """
+    if device.startswith("cuda"):
+        return dict(model="resnext50_32x4d_fpn", size=800, max_size=1333, batch_size=8, optimizer="sgd",
+                    trainable_layers=3 if pretrained else 5, schedule="cosine", amp=True)
+    return cpu_defaults(pretrained=pretrained)
+
+
+def cpu_defaults(*, pretrained: bool = False) -> dict[str, Any]:
+    """The app's CPU fine-tuning defaults (see :func:`recommended_config`)."""
+    return dict(
+        model="resnext_tiny_fpn",
+        size=320,
+        max_size=512,
+        batch_size=4,
+        optimizer="adamw",
+        lr_per_16=ADAMW_LR_PER_16,
+        schedule="cosine",
+        trainable_layers=2 if pretrained else 5,
+        scale_jitter=True,
+    )
