@@ -10,6 +10,7 @@ importing the same file twice adds nothing the second time.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 MATCH_MODES = ("relpath-then-basename", "relpath", "basename")
 _DUP_TOL = 1e-6
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-(.+)$")
 
 
 @dataclass
@@ -123,9 +125,11 @@ class _Matcher:
                 if c in self.by_path:
                     return self.by_path[c]
         if self.mode != "relpath":
-            ids = self.by_base.get(posixpath.basename(raw), [])
-            if len(ids) == 1:
-                return ids[0]
+            base = posixpath.basename(raw)
+            for name in (base, *_UPLOAD_PREFIX.findall(base)):  # Label Studio: "<8 hex>-<name>"
+                ids = self.by_base.get(name, [])
+                if len(ids) == 1:
+                    return ids[0]
         return None
 
 
