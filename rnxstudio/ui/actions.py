@@ -1,0 +1,120 @@
+"""The action table: one source of truth for menus, tool bar, shortcuts, tooltips and the
+"Keyboard shortcuts" dialog.
+
+Each :class:`ActionSpec` names the action; :func:`build_actions` turns the table into QActions
+owned by a parent widget and connects nothing — the main window wires handlers by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QWidget
+
+from rnxstudio.ui.icons import icon
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str
+    text: str
+    menu: str  # "File", "Edit", "View", "Go", "Model", "Help"
+    icon: str = ""
+    shortcuts: tuple[str, ...] = ()
+    tip: str = ""
+    checkable: bool = False
+    toolbar: bool = False
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    # File
+    ActionSpec("open_folder", "&Open Folder…", "File", "fa5s.folder-open", ("Ctrl+O",), "Open an image folder", toolbar=True),
+    ActionSpec("open_video", "Open &Video…", "File", "fa5s.film", ("Ctrl+Shift+O",), "Open a video file"),
+    ActionSpec("open_project", "Open &Project File…", "File", "fa5s.database", (), "Open a .rnxproj project file"),
+    ActionSpec("open_demo", "Open &Demo Project", "File", "fa5s.shapes", (), "Open the bundled synthetic demo project"),
+    ActionSpec("export_coco", "Export &COCO…", "File", "fa5s.file-export", ("Ctrl+E",), "Export labels as COCO JSON", toolbar=True),
+    ActionSpec("export_voc", "Export Pascal &VOC…", "File", "fa5s.file-code", (), "Export labels as Pascal VOC XML"),
+    ActionSpec("export_yolo", "Export &YOLO…", "File", "fa5s.file-alt", (), "Export labels as YOLO txt"),
+    ActionSpec("import_labels", "&Import Labels…", "File", "fa5s.file-import", ("Ctrl+I",), "Import COCO / VOC / YOLO labels"),
+    ActionSpec("quit", "&Quit", "File", "fa5s.sign-out-alt", ("Ctrl+Q",), "Quit rnxstudio"),
+    # Edit
+    ActionSpec("undo", "&Undo", "Edit", "fa5s.undo", ("Ctrl+Z",), "Undo the last edit", toolbar=True),
+    ActionSpec("redo", "&Redo", "Edit", "fa5s.redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", toolbar=True),
+    ActionSpec("draw_box", "&Create Box", "Edit", "fa5s.vector-square", ("W",), "Draw a new box with the current class", toolbar=True),
+    ActionSpec("delete_boxes", "&Delete Boxes", "Edit", "fa5s.trash", ("Del", "Backspace"), "Delete the selected boxes"),
+    ActionSpec("duplicate_boxes", "D&uplicate Boxes", "Edit", "fa5s.clone", ("Ctrl+D",), "Duplicate the selected boxes"),
+    ActionSpec("copy_boxes", "&Copy Boxes", "Edit", "fa5s.copy", ("Ctrl+C",), "Copy the selected boxes"),
+    ActionSpec("paste_boxes", "&Paste Boxes", "Edit", "fa5s.paste", ("Ctrl+V",), "Paste copied boxes onto this image"),
+    ActionSpec("paste_previous", "Paste &Previous Image's Boxes", "Edit", "fa5s.history", ("Ctrl+Shift+V",), "Copy all boxes of the previous image/frame onto this one"),
+    ActionSpec("select_all", "Select &All Boxes", "Edit", "fa5s.object-group", ("Ctrl+A",), "Select every box"),
+    ActionSpec("cycle_selection", "Cycle &Selection", "Edit", "fa5s.sync", ("Tab",), "Select the next box"),
+    ActionSpec("accept", "&Accept Predictions", "Edit", "fa5s.check", ("Return", "Enter"), "Turn selected predictions into accepted boxes", toolbar=True),
+    ActionSpec("accept_all", "Accept All ≥ &Threshold", "Edit", "fa5s.check-double", ("Ctrl+Return",), "Accept every prediction at or above the confidence slider"),
+    ActionSpec("reject", "Re&ject Predictions", "Edit", "fa5s.times", ("R",), "Remove the selected predictions"),
+    ActionSpec("change_class", "Change &Class…", "Edit", "fa5s.tag", ("E",), "Pick a class for the selected boxes (type to filter)"),
+    # View
+    ActionSpec("fit", "&Fit to Window", "View", "fa5s.expand", ("F",), "Scale the image to fit", toolbar=True),
+    ActionSpec("zoom_100", "Actual &Size", "View", "fa5s.search", ("Ctrl+0",), "Show the image at 100 %"),
+    ActionSpec("zoom_in", "Zoom &In", "View", "fa5s.search-plus", ("Ctrl++", "Ctrl+="), "Zoom in"),
+    ActionSpec("zoom_out", "Zoom &Out", "View", "fa5s.search-minus", ("Ctrl+-",), "Zoom out"),
+    ActionSpec("toggle_predictions", "Show &Predictions", "View", "fa5s.eye", ("P",), "Show or hide predicted boxes", checkable=True),
+    ActionSpec("only_current_class", "Only &Current Class", "View", "fa5s.filter", ("Ctrl+Shift+F",), "Show only boxes of the current class", checkable=True),
+    # Go
+    ActionSpec("next_image", "&Next Image", "Go", "fa5s.arrow-right", ("D",), "Next image (LabelImg: D)", toolbar=True),
+    ActionSpec("prev_image", "&Previous Image", "Go", "fa5s.arrow-left", ("A",), "Previous image (LabelImg: A)", toolbar=True),
+    ActionSpec("verify_next", "&Verify and Next", "Go", "fa5s.check-circle", ("Space",), "Mark this image verified and go to the next unverified one", toolbar=True),
+    ActionSpec("next_frame", "Next &Frame", "Go", "fa5s.step-forward", (".", "Alt+Right"), "Next video frame"),
+    ActionSpec("prev_frame", "Previous F&rame", "Go", "fa5s.step-backward", (",", "Alt+Left"), "Previous video frame"),
+    ActionSpec("copy_to_next_frame", "Copy Boxes to Next Frame", "Go", "fa5s.angle-double-right", ("Ctrl+.",), "Copy this frame's boxes to the next frame and go there"),
+    ActionSpec("jump_to", "&Jump To…", "Go", "fa5s.location-arrow", ("Ctrl+G",), "Jump to an image or frame number"),
+    # Model
+    ActionSpec("choose_model", "Choose &Model…", "Model", "fa5s.brain", ("Ctrl+M",), "Pick a zoo model or a checkpoint file"),
+    ActionSpec("prelabel_current", "Pre-label &Current Image", "Model", "fa5s.magic", ("Ctrl+R",), "Run the detector on this image", toolbar=True),
+    ActionSpec("prelabel_all", "Pre-label &All…", "Model", "fa5s.forward", ("Ctrl+Shift+R",), "Run the detector on many images"),
+    ActionSpec("auto_prelabel", "Pre-label on &Arrival", "Model", "fa5s.bolt", (), "Run the detector whenever an image is shown", checkable=True),
+    # Help
+    ActionSpec("shortcuts", "&Keyboard Shortcuts", "Help", "fa5s.keyboard", ("F1",), "List every shortcut"),
+    ActionSpec("about", "&About rnxstudio", "Help", "fa5s.info-circle", (), "Version and environment"),
+)
+
+MENUS = ("File", "Edit", "View", "Go", "Model", "Help")
+
+
+def spec(action_id: str) -> ActionSpec:
+    for a in ACTIONS:
+        if a.id == action_id:
+            return a
+    raise KeyError(action_id)
+
+
+def tooltip(a: ActionSpec) -> str:
+    keys = " / ".join(QKeySequence(s).toString(QKeySequence.NativeText) for s in a.shortcuts)
+    return f"{a.tip} ({keys})" if keys else a.tip
+
+
+def build_actions(parent: QWidget) -> dict[str, QAction]:
+    """Create one QAction per spec, parented to ``parent`` (so shortcuts work window-wide)."""
+    out: dict[str, QAction] = {}
+    for a in ACTIONS:
+        act = QAction(icon(a.icon), a.text, parent)
+        act.setObjectName(a.id)
+        if a.shortcuts:
+            act.setShortcuts([QKeySequence(s) for s in a.shortcuts])
+        act.setToolTip(tooltip(a))
+        act.setStatusTip(a.tip)
+        act.setCheckable(a.checkable)
+        out[a.id] = act
+    return out
+
+
+def shortcut_rows(only: set[str] | None = None) -> list[tuple[str, str, str]]:
+    """(menu, action text, shortcuts) for the help dialog — generated, never hand-written.
+    ``only`` limits the rows to the actions the window actually shows."""
+    rows = []
+    for a in ACTIONS:
+        if only is not None and a.id not in only:
+            continue
+        keys = ", ".join(QKeySequence(s).toString(QKeySequence.NativeText) for s in a.shortcuts)
+        rows.append((a.menu, a.text.replace("&", "").rstrip("…"), keys or "—"))
+    return rows

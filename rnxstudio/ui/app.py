@@ -1,0 +1,53 @@
+"""QApplication set-up and the GUI entry point."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from rnxstudio import __version__
+from rnxstudio.core.paths import resources_dir
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        QCoreApplication.setOrganizationName("rnxstudio")
+        QCoreApplication.setApplicationName("rnxstudio")
+        QCoreApplication.setApplicationVersion(__version__)
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    apply_theme(app)
+    icon_path = resources_dir() / "icons" / "rnxstudio.svg"
+    if icon_path.is_file():
+        app.setWindowIcon(QIcon(str(icon_path)))
+    return app
+
+
+def apply_theme(app: QApplication, theme: str | None = None) -> None:
+    """Fusion style everywhere; colours follow the system (light/dark) unless the setting
+    ``theme`` says "light" or "dark"."""
+    app.setStyle("Fusion")
+    theme = theme or str(QSettings().value("theme", "system"))
+    hints = app.styleHints()
+    if hasattr(hints, "setColorScheme"):  # Qt >= 6.8
+        scheme = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}.get(theme, Qt.ColorScheme.Unknown)
+        hints.setColorScheme(scheme)
+    qss = resources_dir() / "style" / "app.qss"
+    if qss.is_file():
+        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+
+
+def run_app(path: str | None = None, demo: bool = False) -> int:
+    app = make_app()
+    from rnxstudio.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    if demo:
+        window.open_demo()
+    elif path:
+        window.open_path(path)
+    return app.exec()

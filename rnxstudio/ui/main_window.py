@@ -1,0 +1,357 @@
+"""The main window: assembles actions, docks, canvas and status bar, and wires them to the
+controllers. Behaviour lives in the controllers (controller.py, editing.py, prelabel.py …);
+this module only connects things.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from rnxstudio.core.model import ImageStatus
+from rnxstudio.ui.actions import ACTIONS, MENUS, build_actions
+from rnxstudio.ui.canvas import ImageCanvas
+from rnxstudio.ui.controller import ProjectController
+from rnxstudio.ui.dialogs import show_about, show_shortcuts
+from rnxstudio.ui.file_list import STATUS_LABELS
+
+MAX_RECENT = 10
+VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("rnxstudio")
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings()
+        self.last_error: tuple[str, str] | None = None
+        self._closing = False
+
+        self.controller = ProjectController(self)
+        self.canvas = ImageCanvas(self)
+        self.setCentralWidget(self.canvas)
+        self.actions_by_id: dict[str, QAction] = build_actions(self)
+        self.handlers: dict[str, object] = {}
+
+        self._build_file_dock()
+        self._build_status_bar()
+        self._register_core_handlers()
+        self._install_feature_controllers()
+        self._build_menus_and_toolbar()
+
+        c = self.controller
+        c.error.connect(self.show_error)
+        c.project_opened.connect(self._on_project_opened)
+        c.current_changed.connect(self._on_current_changed)
+        c.image_ready.connect(self._on_image_ready)
+        self.canvas.zoom_changed.connect(self._on_zoom_changed)
+        self.canvas.cursor_moved.connect(self._on_cursor_moved)
+        self._restore_geometry()
+
+    # ---- construction -------------------------------------------------------------------
+    def _build_file_dock(self) -> None:
+        dock = QDockWidget("Images", self)
+        dock.setObjectName("dock_images")
+        box = QWidget(dock)
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(4, 4, 4, 4)
+        self.status_filter = QComboBox(box)
+        self.status_filter.setToolTip("Show only images with this status")
+        for status, label in STATUS_LABELS.items():
+            self.status_filter.addItem(label, status)
+        self.class_filter = QComboBox(box)
+        self.class_filter.setToolTip("Show only images that contain a box of this class")
+        self.search = QLineEdit(box)
+        self.search.setPlaceholderText("Search by name…")
+        self.search.setClearButtonEnabled(True)
+        self.file_view = QListView(box)
+        self.file_view.setModel(self.controller.files)
+        self.file_view.setUniformItemSizes(True)  # constant-time layout for 100k rows
+        self.file_view.setEditTriggers(QListView.NoEditTriggers)
+        for w in (self.status_filter, self.class_filter, self.search, self.file_view):
+            lay.addWidget(w)
+        dock.setWidget(box)
+        self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+        self.file_dock = dock
+        self.file_view.selectionModel().currentChanged.connect(self._on_list_clicked)
+        self.status_filter.currentIndexChanged.connect(self._apply_filter)
+        self.class_filter.currentIndexChanged.connect(self._apply_filter)
+        self._search_timer = QTimer(self, singleShot=True, interval=200)
+        self._search_timer.timeout.connect(self._apply_filter)
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.sb_index = QLabel("", self)
+        self.sb_size = QLabel("", self)
+        self.sb_zoom = QLabel("", self)
+        self.sb_cursor = QLabel("", self)
+        self.sb_device = QLabel("", self)
+        for w in (self.sb_index, self.sb_size, self.sb_zoom, self.sb_cursor, self.sb_device):
+            sb.addPermanentWidget(w)
+        # importing torch takes seconds: do it on a plain thread so the window shows at once
+        self._device_probe = DeviceProbe(self)
+        self._device_probe.found.connect(lambda label: self.sb_device.setText(f"device: {label}"))
+        self._device_probe.start()
+
+    def _register_core_handlers(self) -> None:
+        h = self.handlers
+        h["open_folder"] = self.open_folder_dialog
+        h["open_video"] = self.open_video_dialog
+        h["open_project"] = self.open_project_dialog
+        h["open_demo"] = self.open_demo
+        h["quit"] = self.close
+        h["fit"] = self.canvas.fit
+        h["zoom_100"] = self.canvas.zoom_100
+        h["zoom_in"] = self.canvas.zoom_in
+        h["zoom_out"] = self.canvas.zoom_out
+        h["next_image"] = lambda: self.controller.step(+1)
+        h["prev_image"] = lambda: self.controller.step(-1)
+        h["shortcuts"] = lambda: show_shortcuts(self)
+        h["about"] = lambda: show_about(self)
+
+    def _install_feature_controllers(self) -> None:
+        """Editing, pre-labeling, video, export … each registers its own handlers."""
+        from rnxstudio.ui.features import install_features
+
+        install_features(self)
+
+    def _build_menus_and_toolbar(self) -> None:
+        """Only actions with a handler are shown: no dead menu entries."""
+        menus: dict[str, QMenu] = {name: self.menuBar().addMenu(f"&{name}") for name in MENUS}
+        tb = self.addToolBar("Main")
+        tb.setObjectName("toolbar_main")
+        tb.setMovable(False)
+        self.recent_menu = QMenu("Open &Recent", self)
+        for spec in ACTIONS:
+            handler = self.handlers.get(spec.id)
+            act = self.actions_by_id[spec.id]
+            if handler is None:
+                act.setVisible(False)
+                act.setEnabled(False)
+                continue
+            if spec.checkable:
+                act.toggled.connect(handler)
+            else:
+                act.triggered.connect(lambda _checked=False, f=handler: f())
+            menus[spec.menu].addAction(act)
+            if spec.id == "open_demo":
+                menus["File"].addMenu(self.recent_menu)
+            if spec.toolbar:
+                tb.addAction(act)
+        for name, menu in menus.items():
+            if name == "View":
+                menu.addSeparator()
+                menu.addAction(self.file_dock.toggleViewAction())
+                for dock in self.findChildren(QDockWidget):
+                    if dock is not self.file_dock:
+                        menu.addAction(dock.toggleViewAction())
+            menu.menuAction().setVisible(bool(menu.actions()))
+        self._refresh_recent_menu()
+
+    # ---- opening ------------------------------------------------------------------------
+    def open_path(self, path: str | Path) -> bool:
+        ok = self.controller.open_path(path)
+        if ok:
+            self._remember_recent(str(Path(path).resolve()))
+        return ok
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open image folder", self._last_dir())
+        if path:
+            self.open_path(path)
+
+    def open_video_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open video", self._last_dir(), VIDEO_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open project", self._last_dir(), "rnxstudio projects (*.rnxproj);;All files (*)"
+        )
+        if path:
+            self.open_path(path)
+
+    def open_demo(self) -> bool:
+        from rnxstudio.ui.demo_project import prepare_demo
+
+        self.statusBar().showMessage("Preparing the demo project…")
+        try:
+            path = prepare_demo()
+        except Exception as exc:  # noqa: BLE001
+            self.show_error("Demo project", f"Could not create the demo project: {exc}")
+            return False
+        return self.open_path(path)
+
+    def _last_dir(self) -> str:
+        recent = self.recent_paths()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    # ---- drag and drop --------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.open_path(urls[0].toLocalFile())
+
+    # ---- recent + geometry --------------------------------------------------------------
+    def recent_paths(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _remember_recent(self, path: str) -> None:
+        items = [path] + [p for p in self.recent_paths() if p != path]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+        self._refresh_recent_menu()
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent_paths():
+            act = self.recent_menu.addAction(p)
+            act.triggered.connect(lambda _c=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.recent_paths()))
+
+    def _restore_geometry(self) -> None:
+        geo = self.settings.value("geometry")
+        state = self.settings.value("window_state")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1400, 900)
+        if state is not None:
+            self.restoreState(state)
+
+    # ---- reactions ------------------------------------------------------------------------
+    def show_error(self, title: str, message: str) -> None:
+        """Shown once, non-blocking (window-modal), and kept for tests in ``last_error``."""
+        self.last_error = (title, message)
+        self.statusBar().showMessage(f"{title}: {message}", 10000)
+        box = QMessageBox(QMessageBox.Warning, title, message, QMessageBox.Ok, self)
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.open()
+
+    def _on_project_opened(self, store) -> None:
+        name = Path(self.controller.source_path or "").name
+        self.setWindowTitle(f"{name} — rnxstudio")
+        self.class_filter.blockSignals(True)
+        self.class_filter.clear()
+        self.class_filter.addItem("All classes", None)
+        for cat in store.categories():
+            self.class_filter.addItem(cat.name, cat.id)
+        self.class_filter.blockSignals(False)
+        n = len(self.controller.files.ids())
+        self.statusBar().showMessage(f"Opened {name}: {n} images" if n else "This project has no images", 5000)
+
+    def _apply_filter(self) -> None:
+        status = self.status_filter.currentData()
+        current = self.controller.current
+        self.controller.files.set_filter(
+            status=status if isinstance(status, ImageStatus) else None,
+            category_id=self.class_filter.currentData(),
+            search=self.search.text().strip() or None,
+        )
+        if current is not None and self.controller.files.row_of(current.id) is not None:
+            self._select_row(self.controller.files.row_of(current.id))
+
+    def _on_list_clicked(self, index, _previous) -> None:
+        if index.isValid():
+            image_id = self.controller.files.id_at(index.row())
+            cur = self.controller.current
+            if cur is None or cur.id != image_id:
+                self.controller.set_current(image_id)
+
+    def _select_row(self, row: int | None) -> None:
+        if row is None:
+            return
+        idx = self.controller.files.index(row)
+        sel = self.file_view.selectionModel()
+        if sel.currentIndex() != idx:
+            sel.blockSignals(True)
+            sel.setCurrentIndex(idx, sel.SelectionFlag.ClearAndSelect)
+            sel.blockSignals(False)
+            self.file_view.viewport().update()
+        self.file_view.scrollTo(idx)
+
+    def _on_current_changed(self, rec) -> None:
+        n = len(self.controller.files.ids())
+        if rec is None:
+            self.canvas.set_image(None)
+            self.sb_index.setText("")
+            self.sb_size.setText("")
+            return
+        row = self.controller.files.row_of(rec.id)
+        self._select_row(row)
+        self.sb_index.setText(f"{(row or 0) + 1} / {n}" if row is not None else f"– / {n}")
+        self.sb_size.setText(f"{rec.width}×{rec.height}" if rec.width else "")
+
+    def _on_image_ready(self, rec, rgb, error) -> None:
+        if error:
+            self.canvas.set_image(None, error=f"Cannot read {rec.display_name}: {error}")
+        else:
+            self.canvas.set_image(rgb)
+        self.sb_size.setText(f"{rec.width}×{rec.height}" if rec.width else "")
+
+    def _on_zoom_changed(self, zoom: float) -> None:
+        self.sb_zoom.setText(f"{zoom * 100:.0f} %")
+
+    def _on_cursor_moved(self, x: float, y: float) -> None:
+        self.sb_cursor.setText(f"x {x:.0f}, y {y:.0f}")
+
+    # ---- shutdown -------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if not self._closing:
+            self._closing = True
+            self.settings.setValue("geometry", self.saveGeometry())
+            self.settings.setValue("window_state", self.saveState())
+            for shutdown in getattr(self, "shutdown_hooks", []):
+                shutdown()
+            self.controller.shutdown()
+        event.accept()
+
+
+class DeviceProbe(QObject):
+    """Finds the device label on a background thread; ``found`` arrives on the GUI thread."""
+
+    found = Signal(str)
+
+    def start(self) -> None:
+        threading.Thread(target=lambda: self.found.emit(detect_device_label()), daemon=True,
+                         name="rnx-device-probe").start()
+
+
+def detect_device_label() -> str:
+    """'CUDA: <name>' when torch sees a GPU, else 'CPU'. Imports torch lazily and cheaply."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return "CPU"
+    import torch
+
+    if torch.cuda.is_available():
+        return f"CUDA: {torch.cuda.get_device_name(0)}"
+    return "CPU"
+
