@@ -258,7 +258,7 @@ def test_import_basename_ambiguity_and_modes(store):
     report = store.import_labelset(_labelset(["other/a.png", "other/b.png"]))
     assert report.unmatched_files == ["other/a.png"] and report.matched_images == 1
     report = store.import_labelset(_labelset(["/data/upload/3/8f3a2b1c-b.png"]))
-    assert report.matched_images == 1 and report.duplicate_boxes == 2
+    assert report.matched_images == 1 and report.duplicate_boxes == 1 and report.added_boxes == 1
     report = store.import_labelset(_labelset(["q/b.png"]), match="relpath")
     assert report.unmatched_files == ["q/b.png"]
     with pytest.raises(ValueError):
