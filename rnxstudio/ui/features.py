@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib
 
-FEATURES: tuple[str, ...] = ()
+FEATURES: tuple[str, ...] = (
+    "rnxstudio.ui.editing",
+)
 
 
 def install_features(window) -> None:

@@ -53,9 +53,8 @@ class MainWindow(QMainWindow):
         self._build_file_dock()
         self._build_status_bar()
         self._register_core_handlers()
-        self._install_feature_controllers()
-        self._build_menus_and_toolbar()
 
+        # the window's own reactions connect first, so features see the canvas already updated
         c = self.controller
         c.error.connect(self.show_error)
         c.project_opened.connect(self._on_project_opened)
@@ -63,6 +62,8 @@ class MainWindow(QMainWindow):
         c.image_ready.connect(self._on_image_ready)
         self.canvas.zoom_changed.connect(self._on_zoom_changed)
         self.canvas.cursor_moved.connect(self._on_cursor_moved)
+        self._install_feature_controllers()
+        self._build_menus_and_toolbar()
         self._restore_geometry()
 
     # ---- construction -------------------------------------------------------------------
