@@ -123,6 +123,8 @@ class BuiltModel:
     weights_origin: str  # "pretrained-backbone" | "random" | "checkpoint:<path>" | "coco"
     warnings: list[str] = field(default_factory=list)
     build_kwargs: dict[str, Any] = field(default_factory=dict)
+    category_ids: list[int] | None = None  # COCO category id per class (checkpoints keep these)
+    info: dict[str, Any] = field(default_factory=dict)  # checkpoint sidecar contents, if any
 
     @property
     def num_classes(self) -> int:
@@ -309,7 +311,7 @@ def replace_predictor(built: BuiltModel, class_names: list[str]) -> BuiltModel:
     built.model.roi_heads.box_predictor = new.to(device)
     kwargs = {**built.build_kwargs, "num_classes": len(names), "class_names": list(names)}
     return dataclasses.replace(built, class_names=list(names), build_kwargs=kwargs,
-                               warnings=list(built.warnings))
+                               warnings=list(built.warnings), category_ids=None)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
