@@ -1,0 +1,445 @@
+"""Fine-tuning: :func:`finetune` is a generator that yields :class:`Progress` records and returns
+the path of the best (or last) checkpoint. The GUI worker and the CLI drive the same generator;
+``torchrun --nproc_per_node=N -m rnxstudio train ...`` runs it with DistributedDataParallel.
+
+Cancel: set ``cfg.cancel`` (a threading.Event) or close the generator; either way a resumable
+checkpoint is written. Nothing here calls sys.exit: problems raise :class:`TrainingError`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnxstudio.ml import optim
+from rnxstudio.ml import train_state as ts
+from rnxstudio.ml.train_config import Progress, TrainConfig, TrainingError
+from rnxstudio.ml.train_data import (
+    Augment,
+    DataError,
+    DetectionData,
+    DetectionDataset,
+    GroupedBatchSampler,
+    collate,
+    from_labelset,
+    load_coco,
+    scale_jitter_sizes,
+    split_train_val,
+)
+
+__all__ = ["finetune", "TrainConfig", "Progress", "TrainingError", "load_data", "default_trainable_layers"]
+
+_MEASURE_STEPS = 3  # steps timed before a --minutes run fixes its step count
+
+
+def load_data(cfg: TrainConfig) -> DetectionData:
+    if cfg.labelset is not None:
+        return from_labelset(cfg.labelset, cfg.images)
+    if cfg.coco is None:
+        raise TrainingError("no training data: give a COCO file (coco=...) or a LabelSet (labelset=...)")
+    try:
+        return load_coco(cfg.coco, cfg.images)
+    except DataError as exc:
+        raise TrainingError(str(exc)) from exc
+
+
+def default_trainable_layers(device: torch.device, random_init: bool) -> int:
+    """All stages from random init; otherwise 3 on GPU and 2 on CPU (cheaper steps)."""
+    if random_init:
+        return 5
+    return 3 if device.type == "cuda" else 2
+
+
+def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_state: dict | None):
+    """Zoo model or checkpoint -> (BuiltModel, parent checkpoint path or None, messages)."""
+    from rnxstudio.ml.checkpoint import load_checkpoint
+    from rnxstudio.ml.zoo import build_model, replace_predictor
+
+    notes: list[str] = []
+    source = cfg.resume if cfg.resume is not None else cfg.model
+    is_ckpt = cfg.resume is not None or os.path.isfile(str(source))
+    if is_ckpt:
+        try:
+            built = load_checkpoint(source)
+        except Exception as exc:  # noqa: BLE001 - reported with the file
+            raise TrainingError(f"{source}: cannot load checkpoint ({exc})") from exc
+        if list(built.class_names) != data.class_names:
+            if resume_state is not None:
+                raise TrainingError(f"{source}: classes {built.class_names} differ from the data's "
+                                    f"{data.class_names}; cannot resume")
+            built = replace_predictor(built, data.class_names)
+            notes.append(f"new box predictor for classes {', '.join(data.class_names)} (backbone, FPN, RPN kept)")
+        parent = str(source)
+        random_init = False
+    else:
+        kw: dict[str, Any] = dict(cfg.model_kwargs)
+        if cfg.size is not None:
+            kw.setdefault("min_size", cfg.size)
+        if cfg.max_size is not None:
+            kw.setdefault("max_size", cfg.max_size)
+        try:
+            built = build_model(cfg.model, num_classes=len(data.class_names), class_names=data.class_names,
+                                pretrained_backbone=cfg.pretrained_backbone, trainable_layers=cfg.trainable_layers, **kw)
+        except (KeyError, ValueError) as exc:
+            raise TrainingError(str(exc.args[0] if exc.args else exc)) from exc
+        notes += built.warnings
+        parent = None
+        random_init = built.is_random
+    if resume_state is not None:
+        layers = int(resume_state["trainable_layers"])
+    elif cfg.trainable_layers is not None:
+        layers = cfg.trainable_layers
+    else:
+        layers = default_trainable_layers(device, random_init)
+    body = optim.backbone_body(built.model)
+    if body is not None:
+        optim.set_trainable_stages(body, layers)
+    built.build_kwargs["trainable_layers"] = layers
+    return built, parent, notes, layers
+
+
+class _Trainer:
+    """State of one run; :func:`finetune` is its generator front-end."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.ctx, self.device = ts.dist_setup(cfg.device)
+        self.out = Path(cfg.out_dir)
+        if self.ctx.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.resume_state = ts.load_train_state(cfg.resume) if cfg.resume is not None else None
+        torch.manual_seed(cfg.seed)
+        self.data = load_data(cfg)
+        if not self.data.samples:
+            raise TrainingError(f"{self.data.source}: no images to train on")
+        self.train_idx, self.val_idx = split_train_val(self.data.samples, cfg.val_split, cfg.split_seed)
+        self.built, self.parent, self.notes, self.layers = _build(cfg, self.data, self.device, self.resume_state)
+        self.model = self.built.model.to(self.device)
+        self.cuda = self.device.type == "cuda"
+        self.amp = self.cuda if cfg.amp is None else (cfg.amp and self.cuda)
+        if (self.cuda if cfg.channels_last is None else cfg.channels_last) and self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        tr = self.model.transform
+        self.size = int(cfg.size or (tr.min_size[-1] if isinstance(tr.min_size, (tuple, list)) else tr.min_size))
+        self.max_size = int(cfg.max_size or tr.max_size)
+        aug = Augment(hflip=cfg.hflip, brightness=cfg.photometric, contrast=cfg.photometric,
+                      saturation=cfg.photometric)
+        cache = cfg.cache_mb << 20
+        self.train_ds = DetectionDataset([self.data.samples[i] for i in self.train_idx], augment=aug,
+                                         seed=cfg.seed, cache_bytes=cache)
+        self.val_ds = DetectionDataset(self.data.samples, augment=None, cache_bytes=cache // 2)
+        self.sampler = GroupedBatchSampler([self.train_ds.aspect(i) for i in range(len(self.train_ds))],
+                                           cfg.batch_size, seed=cfg.seed, rank=self.ctx.rank,
+                                           world_size=self.ctx.world_size)
+        self.steps_per_epoch = len(self.sampler)
+        if self.steps_per_epoch == 0:
+            raise TrainingError("no training images after the train/val split")
+        self.images_per_step = cfg.batch_size * self.ctx.world_size
+        self.base_lr = optim.base_lr(cfg, self.images_per_step)
+        self.ddp = None
+        if self.ctx.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.cuda else None,
+                                               find_unused_parameters=True)
+        self.optimizer = optim.make_optimizer(self.model, cfg, self.base_lr)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.micro = cfg.batch_size
+        self.step = 0
+        self.epoch = 0
+        self.total_steps: int | None = self._planned_total()
+        self.best_map = -1.0
+        self.best_path: Path | None = None
+        self.last_path: Path | None = None
+        self.last_saved_step = -1
+        self.consecutive_nonfinite = 0
+        if self.resume_state is not None:
+            self._restore(self.resume_state)
+
+    # ---------------------------------------------------------------- planning
+
+    def _planned_total(self) -> int | None:
+        cfg = self.cfg
+        cands = []
+        if cfg.epochs is not None:
+            cands.append(cfg.epochs * self.steps_per_epoch)
+        if cfg.max_steps is not None:
+            cands.append(cfg.max_steps)
+        if not cands and cfg.minutes is None:
+            cands.append(12 * self.steps_per_epoch)  # nothing given: 12 epochs
+        return max(1, min(cands)) if cands else None  # None: fixed after timing (minutes)
+
+    def lr_at(self, step: int) -> float:
+        if self.total_steps is None:  # still timing a --minutes run: start of the warmup
+            return self.base_lr * self.cfg.warmup_factor
+        warm = optim.warmup_steps(self.cfg, self.total_steps)
+        return self.base_lr * optim.lr_factor(step, self.total_steps, warm, self.cfg)
+
+    # ---------------------------------------------------------------- state
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step, "epoch": self.epoch, "total_steps": self.total_steps,
+            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": ts.rng_state(), "best_map": self.best_map,
+            "best_path": str(self.best_path) if self.best_path else "",
+            "micro": self.micro, "trainable_layers": self.layers, "class_names": list(self.data.class_names),
+            "category_ids": list(self.data.category_ids), "base_lr": self.base_lr,
+            "elapsed_s": self.elapsed_before + (time.monotonic() - self.t0 if hasattr(self, "t0") else 0.0),
+        }
+
+    def _restore(self, st: dict[str, Any]) -> None:
+        if list(st["class_names"]) != self.data.class_names:
+            raise TrainingError(f"{self.cfg.resume}: trained on classes {st['class_names']}, the data has "
+                                f"{self.data.class_names}; cannot resume")
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scaler.load_state_dict(st["scaler"])
+        self.step, self.epoch = int(st["step"]), int(st["epoch"])
+        self.total_steps = None if st["total_steps"] is None else int(st["total_steps"])
+        self.best_map = float(st["best_map"])
+        self.best_path = Path(st["best_path"]) if st["best_path"] else None
+        self.micro = int(st["micro"])
+        self.base_lr = float(st["base_lr"])
+        self.elapsed_before = float(st.get("elapsed_s", 0.0))
+        ts.set_rng_state(st["rng"])
+
+    elapsed_before = 0.0
+
+    def save(self, tag: str, metrics: dict[str, Any] | None = None) -> Path:
+        """Weights (H3's checkpoint format) + trainer state, rank 0 only; returns the path."""
+        from rnxstudio.ml.checkpoint import save_checkpoint
+
+        path = self.out / f"{self.cfg.name}_{tag}.safetensors"
+        if self.ctx.is_main:
+            self.built.build_kwargs.update(min_size=self.size, max_size=self.max_size)
+            save_checkpoint(path, self.built, recipe=self.cfg.recipe(), metrics=metrics or {},
+                            parent=self.parent, category_ids=list(self.data.category_ids),
+                            extra={"step": self.step, "epoch": self.epoch, "total_steps": self.total_steps,
+                                   "train_images": len(self.train_idx), "val_images": len(self.val_idx)})
+            ts.save_train_state(path, self._state())
+        if self.ctx.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return path
+
+
+def _compute_losses(model: torch.nn.Module, images: list, targets: list) -> dict[str, torch.Tensor]:
+    """One forward pass in training mode (a seam for tests: patch it to inject NaN)."""
+    return model(images, targets)
+
+
+def _forward_backward(tr: _Trainer, images: list, targets: list) -> dict[str, float] | None:
+    """Forward + backward over the batch in micro-batches of ``tr.micro`` (gradients
+    accumulate). Returns the batch's loss terms, or None when a loss was non-finite on any rank
+    (gradients are then cleared and the step is skipped)."""
+    n = len(images)
+    sums: dict[str, float] = {}
+    model = tr.ddp or tr.model
+    for k in range(0, n, tr.micro):
+        imgs = [im.to(tr.device, non_blocking=True) for im in images[k:k + tr.micro]]
+        tgts = [{key: v.to(tr.device) for key, v in t.items()} for t in targets[k:k + tr.micro]]
+        if tr.model.transform and tr.cuda and (tr.cfg.channels_last is not False):
+            imgs = [im.contiguous(memory_format=torch.channels_last) for im in imgs]
+        with torch.autocast(tr.device.type, dtype=torch.float16, enabled=tr.amp):
+            loss_dict = _compute_losses(model, imgs, tgts)
+        loss = sum(loss_dict.values()) * (len(imgs) / n)
+        finite = bool(torch.isfinite(loss).item())
+        if not ts.all_true(finite, tr.ctx, tr.device):
+            tr.optimizer.zero_grad(set_to_none=True)
+            return None
+        tr.scaler.scale(loss).backward()
+        for key, v in loss_dict.items():
+            sums[key] = sums.get(key, 0.0) + float(v.detach()) * (len(imgs) / n)
+    return sums
+
+
+def _oom_types() -> tuple[type[BaseException], ...]:
+    return (torch.cuda.OutOfMemoryError,)
+
+
+def _train_step(tr: _Trainer, images: list, targets: list) -> tuple[dict[str, float] | None, str]:
+    """One optimiser step with OOM recovery: on CUDA out-of-memory the micro-batch is halved
+    (then, at 1 image, the image size cut by a quarter) and the step retried once."""
+    msg = ""
+    for attempt in (0, 1):
+        try:
+            losses = _forward_backward(tr, images, targets)
+            break
+        except _oom_types() as exc:
+            tr.optimizer.zero_grad(set_to_none=True)
+            if tr.cuda:
+                torch.cuda.empty_cache()
+            if attempt == 1:
+                raise TrainingError(f"out of memory at step {tr.step + 1} even after reducing: {msg} "
+                                    f"({exc}); lower --batch or --size") from exc
+            if tr.micro > 1:
+                tr.micro = max(1, tr.micro // 2)
+                msg = f"out of memory: batch reduced to {tr.micro} images per pass (gradients accumulated)"
+            else:
+                tr.size = max(128, int(tr.size * 0.75) // 32 * 32)
+                tr.max_size = max(tr.size, int(tr.max_size * 0.75))
+                tr.model.transform.min_size = (tr.size,)
+                tr.model.transform.max_size = tr.max_size
+                msg = f"out of memory: image size reduced to {tr.size} px"
+    if losses is None:
+        return None, msg
+    tr.scaler.unscale_(tr.optimizer)
+    if tr.cfg.clip_grad_norm:
+        params = [p for g in tr.optimizer.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, tr.cfg.clip_grad_norm)
+    tr.scaler.step(tr.optimizer)
+    tr.scaler.update()
+    tr.optimizer.zero_grad(set_to_none=True)
+    return losses, msg
+
+
+def finetune(cfg: TrainConfig) -> Generator[Progress, None, Path]:
+    """Train per ``cfg``; yield a :class:`Progress` per step (plus start/eval/checkpoint/done
+    records); return the best checkpoint by val mAP (the last one when there is no val set)."""
+    tr = _Trainer(cfg)
+    try:
+        return (yield from _run(tr))
+    finally:
+        ts.dist_teardown(tr.ctx)
+
+
+def _set_train_sizes(tr: _Trainer) -> None:
+    t = tr.model.transform
+    t.min_size = scale_jitter_sizes(tr.size) if tr.cfg.scale_jitter else (tr.size,)
+    t.max_size = tr.max_size if not tr.cfg.scale_jitter else int(tr.max_size * 1.25)
+
+
+def _set_eval_sizes(tr: _Trainer) -> None:
+    tr.model.transform.min_size = (tr.size,)
+    tr.model.transform.max_size = tr.max_size
+
+
+def _progress(tr: _Trainer, kind: str, losses: dict[str, float] | None = None, **kw: Any) -> Progress:
+    return Progress(step=tr.step, epoch=tr.epoch, total_steps=tr.total_steps or 0, losses=losses or {},
+                    lr=tr.optimizer.param_groups[0]["lr"], images_per_s=kw.pop("ips", 0.0),
+                    eta_s=kw.pop("eta", 0.0), kind=kind, **kw)
+
+
+def _evaluate_and_save(tr: _Trainer, tag: str) -> tuple[Any, Path]:
+    _set_eval_sizes(tr)
+    result = ts.run_validation(tr.model, tr.val_ds, tr.val_idx, tr.data, tr.device, tr.ctx,
+                               batch_size=max(1, tr.micro), score_thresh=tr.cfg.eval_score_thresh)
+    _set_train_sizes(tr)
+    metrics = result.metrics if result is not None else {}
+    path = tr.save(tag, metrics)
+    tr.last_path = path
+    tr.last_saved_step = tr.step
+    info = {"epoch": tr.epoch, "step": tr.step, "metrics": metrics, "best": False, "recipe": tr.cfg.recipe()}
+    if result is not None and result.map > tr.best_map:
+        tr.best_map = result.map
+        tr.best_path = tr.save("best", metrics)
+        info["best"] = True
+    if tr.ctx.is_main and tr.cfg.on_checkpoint is not None:
+        tr.cfg.on_checkpoint(path, info)
+    return result, path
+
+
+def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
+    cfg = tr.cfg
+    tr.model.train()
+    _set_train_sizes(tr)
+    tr.t0 = time.monotonic()
+    start_msg = (f"{len(tr.train_idx)} train / {len(tr.val_idx)} val images, {len(tr.data.class_names)} classes, "
+                 f"{tr.steps_per_epoch} steps/epoch, lr {tr.base_lr:.3g}, trainable stages {tr.layers}, "
+                 f"device {tr.device}{' (AMP)' if tr.amp else ''}"
+                 f"{f', {tr.ctx.world_size} processes' if tr.ctx.distributed else ''}")
+    notes = [start_msg] + tr.notes + ([tr.data.dropped_summary()] if tr.data.dropped else [])
+    if tr.resume_state is not None:
+        notes.append(f"resumed from {cfg.resume} at step {tr.step}")
+    yield _progress(tr, "start", message="; ".join(notes))
+    times: deque[float] = deque(maxlen=20)
+    deadline = tr.t0 + cfg.minutes * 60 - tr.elapsed_before if cfg.minutes is not None else None
+    timed: list[float] = []
+    stopped = ""
+    try:
+        while tr.total_steps is None or tr.step < tr.total_steps:
+            if cfg.epochs is not None and tr.epoch >= cfg.epochs:
+                break
+            tr.sampler.set_epoch(tr.epoch)
+            tr.train_ds.set_epoch(tr.epoch)
+            skip = tr.step - tr.epoch * tr.steps_per_epoch  # batches already done (resume mid-epoch)
+            for b, batch_idx in enumerate(tr.sampler):
+                if b < skip:
+                    continue
+                if tr.total_steps is not None and tr.step >= tr.total_steps:
+                    break
+                if cfg.cancel is not None and cfg.cancel.is_set():
+                    stopped = "cancelled"
+                    break
+                if deadline is not None and time.monotonic() > deadline and tr.step > 0:
+                    stopped = "time budget reached"
+                    break
+                t_step = time.monotonic()
+                images, targets = collate([tr.train_ds[i] for i in batch_idx])
+                lr = tr.lr_at(tr.step)
+                optim.set_lr(tr.optimizer, lr)
+                losses, msg = _train_step(tr, list(images), list(targets))
+                if losses is None:
+                    tr.consecutive_nonfinite += 1
+                    msg = (f"non-finite loss at step {tr.step + 1}: step skipped "
+                           f"({tr.consecutive_nonfinite} in a row)")
+                    if tr.consecutive_nonfinite >= cfg.max_nonfinite:
+                        raise TrainingError(f"stopped: {tr.consecutive_nonfinite} non-finite losses in a row "
+                                            f"(last at step {tr.step + 1}); lower the learning rate "
+                                            f"(now {lr:.3g}) or check the labels. No checkpoint was written "
+                                            "from the diverged weights.")
+                    yield _progress(tr, "step", message=msg)
+                    continue
+                tr.consecutive_nonfinite = 0
+                tr.step += 1
+                dt = time.monotonic() - t_step
+                times.append(dt)
+                if tr.total_steps is None:  # --minutes: time a few steps, then fix the plan
+                    timed.append(dt)
+                    if len(timed) > _MEASURE_STEPS:
+                        per = sum(timed[1:]) / (len(timed) - 1)
+                        left = max(0.0, (deadline or 0) - time.monotonic())
+                        tr.total_steps = tr.step + max(1, int(left / per))
+                        if cfg.epochs is not None:
+                            tr.total_steps = min(tr.total_steps, cfg.epochs * tr.steps_per_epoch)
+                        msg = (msg + "; " if msg else "") + f"planned {tr.total_steps} steps for {cfg.minutes:g} min"
+                losses = ts.mean_across(losses, tr.ctx, tr.device)
+                avg = sum(times) / len(times)
+                remaining = (tr.total_steps - tr.step) if tr.total_steps else 0
+                yield _progress(tr, "step", losses, ips=tr.images_per_step / max(avg, 1e-9), eta=remaining * avg,
+                                message=msg)
+            if stopped:
+                break
+            if tr.step >= (tr.epoch + 1) * tr.steps_per_epoch:
+                tr.epoch += 1
+                if tr.epoch % cfg.eval_every == 0 or (tr.total_steps is not None and tr.step >= tr.total_steps):
+                    result, path = _evaluate_and_save(tr, f"epoch{tr.epoch:03d}")
+                    yield _progress(tr, "checkpoint", eval=result, checkpoint=str(path),
+                                    message=f"epoch {tr.epoch}: saved {path.name}"
+                                    + (f", val AP {result.map:.3f} AP50 {result.metrics['AP50'] or 0:.3f}"
+                                       if result is not None else ""))
+            elif tr.total_steps is not None and tr.step >= tr.total_steps:
+                break
+    except GeneratorExit:
+        tr.last_path = tr.save("cancel")  # the caller closed us: leave a resumable checkpoint
+        raise
+    if stopped == "cancelled":
+        path = tr.save("cancel")
+        yield _progress(tr, "cancelled", checkpoint=str(path), message=f"cancelled at step {tr.step}: "
+                        f"resume with --resume {path}")
+        return path
+    if tr.last_path is None or tr.last_saved_step != tr.step:  # ended mid-epoch
+        result, path = _evaluate_and_save(tr, "final")
+        yield _progress(tr, "checkpoint", eval=result, checkpoint=str(path), message=f"saved {path.name}")
+    final = tr.best_path or tr.last_path
+    assert final is not None
+    yield _progress(tr, "done", checkpoint=str(final), message=(f"{stopped}; " if stopped else "")
+                    + f"done after {tr.step} steps; best checkpoint {final.name}")
+    return final
