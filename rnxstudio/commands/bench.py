@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHES: dict[str, tuple[str, str]] = {}
+BENCHES: dict[str, tuple[str, str]] = {
+    "store": ("rnxstudio.data.bench_store", "project store at scale: edit latency, filter and lookup times"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,4 +28,5 @@ def run(args: argparse.Namespace) -> int:
     module = importlib.import_module(args._bench_module)
     parser = argparse.ArgumentParser(prog=f"rnxstudio bench {args.bench}", description=BENCHES[args.bench][1])
     module.add_arguments(parser)
-    return int(module.run(parser.parse_args(args.bench_args)) or 0)
+    rest = args.bench_args[1:] if args.bench_args[:1] == ["--"] else args.bench_args  # `bench NAME -- --opt`
+    return int(module.run(parser.parse_args(rest)) or 0)
