@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, str] = {
     "gui": "open the window on PATH (project file, image folder or video)",
     "bench": "benchmarks that print figures (infer, train, store, ...)",
     "demo": "create (or re-create) the demo project and print its location",
+    "train": "fine-tune a detector on a COCO export (also under torchrun)",
+    "eval": "COCO metrics, per-class AP and TP/FP/FN of a checkpoint on a project or COCO file",
     "export": "write a project's labels as COCO, Pascal VOC or YOLO",
     "import": "merge a COCO / VOC / YOLO label file into a project",
 }

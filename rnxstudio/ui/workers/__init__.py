@@ -1,0 +1,1 @@
+"""Thread workers: QObjects living on their own QThread that drive the Qt-free ml/ code."""

@@ -1,0 +1,257 @@
+"""InferenceWorker: results on the GUI thread, latest-wins, batch cancel, clean shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QThread
+
+pytestmark = pytest.mark.gui
+
+
+@dataclass
+class FakeDetections:
+    marker: int
+
+
+class FakePredictor:
+    """Records each forward pass; the first pixel of an image is its marker."""
+
+    def __init__(self, delay: float = 0.0, gate: threading.Event | None = None) -> None:
+        self.delay = delay
+        self.gate = gate
+        self.calls: list[int] = []
+        self.threads: list[int] = []
+        self.entered = threading.Event()
+        self.swapped: list[object] = []
+
+    def predict(self, images):
+        self.threads.append(threading.get_ident())
+        self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        time.sleep(self.delay)
+        out = [FakeDetections(int(im[0, 0, 0])) for im in images]
+        self.calls.extend(d.marker for d in out)
+        return out
+
+    def swap(self, built):
+        self.swapped.append(built)
+
+
+def img(marker: int, size: int = 16) -> np.ndarray:
+    a = np.zeros((size, size, 3), np.uint8)
+    a[0, 0, 0] = marker
+    return a
+
+
+@pytest.fixture
+def make_worker(qtbot):
+    from rnxstudio.ui.workers.inference import InferenceWorker
+
+    made = []
+
+    def make(predictor=None, **kw):
+        w = InferenceWorker(predictor, **kw)
+        w.start()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        assert w.shutdown(timeout_ms=20_000)
+
+
+def test_results_arrive_on_the_gui_thread(make_worker, qtbot):
+    pred = FakePredictor()
+    w = make_worker(pred)
+    got = []
+    w.result.connect(lambda rid, iid, det: got.append((rid, iid, det, QThread.currentThread())))
+    busy = []
+    w.busy.connect(busy.append)
+    with qtbot.waitSignal(w.result, timeout=5000):
+        rid = w.request(42, img(7))
+    assert got[0][:3] == (rid, 42, FakeDetections(7))
+    assert got[0][3] is QThread.currentThread()  # delivered on the GUI thread, even to a lambda
+    assert pred.threads and pred.threads[0] != threading.get_ident()  # model ran elsewhere
+    qtbot.waitUntil(lambda: busy[-1:] == [False], timeout=2000)
+    assert busy[0] is True
+
+
+def test_rapid_requests_only_run_the_last(make_worker, qtbot):
+    gate = threading.Event()
+    pred = FakePredictor(gate=gate)
+    w = make_worker(pred)
+    results = []
+    w.result.connect(lambda rid, iid, det: results.append(det.marker))
+    w.request(0, img(200))  # occupies the worker until the gate opens
+    assert pred.entered.wait(5)
+    last = None
+    for k in range(1, 11):
+        last = w.request(k, img(k))
+    gate.set()
+    qtbot.waitUntil(lambda: results == [10], timeout=5000)
+    qtbot.wait(100)
+    assert pred.calls == [200, 10]  # requests 1..9 never reached the model
+    assert results == [10]  # the result of the superseded forward was dropped
+    assert w.forward_passes == 2 and w.dropped >= 10
+    assert w.is_current(last)
+
+
+def test_unreadable_file_and_missing_model_fail_with_a_message(make_worker, qtbot, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"definitely not a png")
+    w = make_worker(FakePredictor())
+    with qtbot.waitSignal(w.failed, timeout=5000) as blocker:
+        w.request(3, str(bad))
+    rid, image_id, message = blocker.args
+    assert image_id == 3 and "broken.png" in message and message.startswith("cannot read")
+    w2 = make_worker(None)
+    with qtbot.waitSignal(w2.failed, timeout=5000) as blocker:
+        w2.request(4, img(1))
+    assert blocker.args[2] == "no model loaded"
+
+
+def test_images_are_loaded_on_the_worker(make_worker, qtbot, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "a.png"
+    Image.fromarray(img(9, size=24)).save(path)
+    pred = FakePredictor()
+    w = make_worker(pred)
+    with qtbot.waitSignal(w.result, timeout=5000) as blocker:
+        w.request(1, str(path))
+    assert blocker.args[2] == FakeDetections(9)
+
+
+def test_set_model_factory_swap_and_failure(make_worker, qtbot):
+    w = make_worker(None)
+    first = FakePredictor()
+    with qtbot.waitSignal(w.model_ready, timeout=5000):
+        w.set_model(lambda: first)  # factory runs on the worker thread
+    with qtbot.waitSignal(w.model_ready, timeout=5000):
+        w.set_model(type("Built", (), {"model": object(), "class_names": ["a"]})())
+    assert len(first.swapped) == 1  # a BuiltModel is hot-swapped into the current predictor
+
+    def boom():
+        raise RuntimeError("weights file is damaged")
+
+    with qtbot.waitSignal(w.model_failed, timeout=5000) as blocker:
+        w.set_model(boom)
+    assert "weights file is damaged" in blocker.args[0]
+
+
+def test_cancel_stops_a_batch_within_one_image(make_worker, qtbot):
+    pred = FakePredictor(delay=0.05)
+    w = make_worker(pred)
+    progress, items, at_cancel = [], [], []
+    w.batch_item.connect(lambda iid, det, err: items.append((iid, det.marker, err)))
+
+    def on_progress(done, total, ips, eta):
+        progress.append((done, total, ips, eta))
+        if done == 3 and not at_cancel:
+            at_cancel.append(len(pred.calls))
+            w.cancel_batch()
+
+    w.progress.connect(on_progress)
+    with qtbot.waitSignal(w.batch_finished, timeout=20_000) as blocker:
+        w.prelabel_all([(100 + k, img(k)) for k in range(30)])
+    done, total, cancelled = blocker.args
+    assert cancelled and total == 30
+    assert len(pred.calls) <= at_cancel[0] + 1  # at most the image in flight
+    assert done == len(pred.calls) and done < 30
+    assert items[:3] == [(100, 0, ""), (101, 1, ""), (102, 2, "")]
+    assert progress[0][1] == 30 and progress[0][2] > 0
+
+
+def test_single_requests_are_served_during_a_batch(make_worker, qtbot):
+    pred = FakePredictor(delay=0.03)
+    w = make_worker(pred)
+    results = []
+    w.result.connect(lambda rid, iid, det: results.append(det.marker))
+    w.prelabel_all([(k, img(k)) for k in range(40)])
+    qtbot.waitUntil(lambda: len(pred.calls) >= 2, timeout=5000)
+    w.request(999, img(250))
+    qtbot.waitUntil(lambda: results == [250], timeout=5000)
+    assert len(pred.calls) < 41  # served before the batch finished
+    with qtbot.waitSignal(w.batch_finished, timeout=20_000) as blocker:
+        w.cancel_batch()
+    assert blocker.args[2] is True
+
+
+def test_shutdown_during_a_forward_pass_is_clean(qtbot, qtlog):
+    from rnxstudio.ui.workers.inference import InferenceWorker
+
+    gate = threading.Event()
+    pred = FakePredictor(gate=gate, delay=0.05)
+    w = InferenceWorker(pred)
+    w.start()
+    results = []
+    w.result.connect(lambda *a: results.append(a))
+    w.request(1, img(5))
+    assert pred.entered.wait(5)
+    threading.Timer(0.2, gate.set).start()  # the forward pass ends while shutdown waits
+    t0 = time.perf_counter()
+    assert w.shutdown()
+    assert time.perf_counter() - t0 >= 0.1
+    assert not w.is_running() and w.thread_handle is None
+    qtbot.wait(50)
+    assert results == []  # nothing is delivered after shutdown
+    del w
+    import gc
+
+    gc.collect()
+    qtbot.wait(20)
+    assert not [r for r in qtlog.records if "QThread" in r.message or "thread" in r.message.lower()]
+
+
+def test_shutdown_during_a_batch_is_clean(qtbot, qtlog):
+    from rnxstudio.ui.workers.inference import InferenceWorker
+
+    pred = FakePredictor(delay=0.05)
+    w = InferenceWorker(pred)
+    w.start()
+    w.prelabel_all([(k, img(k)) for k in range(100)])
+    qtbot.waitUntil(lambda: len(pred.calls) >= 2, timeout=5000)
+    assert w.shutdown(timeout_ms=10_000)
+    assert len(pred.calls) < 100
+    assert not [r for r in qtlog.records if "QThread" in r.message]
+
+
+def test_real_tiny_model_prelabels_on_the_worker(make_worker, qtbot, tmp_path):
+    zoo = pytest.importorskip("rnxstudio.ml.zoo")
+    pytest.importorskip("rnxstudio.ml.predict")
+    from PIL import Image
+
+    def factory():
+        return zoo.build_model("resnext_tiny_fpn", num_classes=5, pretrained_backbone=False,
+                               min_size=128, max_size=160)
+
+    w = make_worker(None)
+    with qtbot.waitSignal(w.model_ready, timeout=60_000) as ready:
+        w.set_model(factory, device="cpu")
+    assert "5 classes" in ready.args[0] and "cpu" in ready.args[0]
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (120, 150, 3), dtype=np.uint8)
+    with qtbot.waitSignal(w.result, timeout=60_000) as blocker:
+        w.request(11, rgb)
+    det = blocker.args[2]
+    assert det.image_size == (150, 120) and det.boxes.shape[1] == 4
+    assert len(det.class_names) == 5
+
+    good = tmp_path / "good.png"
+    Image.fromarray(rgb).save(good)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 nope")
+    items = []
+    w.batch_item.connect(lambda iid, d, err: items.append((iid, d, err)))
+    with qtbot.waitSignal(w.batch_finished, timeout=60_000) as fin:
+        w.prelabel_all([(1, str(good)), (2, str(broken)), (3, rgb)])
+    assert fin.args == [3, 3, False]
+    assert [i[0] for i in items] == [1, 2, 3]
+    assert items[0][1] is not None and items[0][2] == ""
+    assert items[1][1] is None and "broken.jpg" in items[1][2]
