@@ -27,6 +27,7 @@ from rnxstudio.ml.introspect.stages import has_fpn, level_name, trunk_stages, un
 from rnxstudio.ml.tensors import image_to_tensor
 
 TARGETS = ("logit", "score")
+METHODS = ("gradcam", "hirescam")
 
 
 @dataclass
@@ -66,6 +67,7 @@ def gradcam(
     *,
     stage: str = "res5",
     target: str = "logit",
+    method: str = "gradcam",
     device: str | torch.device | None = None,
 ) -> GradCamResult:
     """Grad-CAM of detection ``box`` (xyxy, original pixels) for model label ``label``.
@@ -73,6 +75,8 @@ def gradcam(
     ``stage`` is one of :func:`gradcam_stages`; ``target`` "logit" (the class logit) or
     "score" (its softmax probability). Raises ValueError for an unknown stage, label or target.
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose gradcam or hirescam")
     if target not in TARGETS:
         raise ValueError(f"unknown Grad-CAM target {target!r}; choose logit or score")
     model = unwrap_model(model_or_built)
@@ -125,8 +129,11 @@ def gradcam(
         stride = (_nominal_stride(bh, a.shape[-2]), _nominal_stride(bw, a.shape[-1]))
         reached = grad is not None and bool(torch.any(grad != 0))
         if reached:
-            weights = grad[0].mean(dim=(1, 2))
-            cam_t = torch.relu((weights[:, None, None] * a).sum(0))
+            if method == "gradcam":
+                weights = grad[0].mean(dim=(1, 2))
+                cam_t = torch.relu((weights[:, None, None] * a).sum(0))
+            else:
+                cam_t = torch.relu((grad[0] * a).sum(0))
             cam = cam_t.to("cpu", torch.float32).numpy()
         else:
             cam = np.zeros(a.shape[-2:], dtype=np.float32)
