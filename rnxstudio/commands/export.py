@@ -23,55 +23,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
-    from pathlib import Path
 
     from rnxstudio.commands import CliError
     from rnxstudio.data.errors import LabelFormatError
-    from rnxstudio.data.project import ProjectError, fill_image_sizes, open_project, write_frames
+    from rnxstudio.data.exchange import ExchangeError, export_labels
+    from rnxstudio.data.project import ProjectError, open_project
 
     try:
         store = open_project(args.project)
     except ProjectError as exc:
         raise CliError(str(exc)) from exc
-    out = Path(args.out)
     try:
-        fill_image_sizes(store)
-        ls = store.to_labelset(verified_only=args.verified_only)
-        unsized = [r for r in ls.images if r.width <= 0 or r.height <= 0]
-        if unsized:
-            print(f"skipping {len(unsized)} unreadable images (e.g. {unsized[0].path}: "
-                  f"{unsized[0].error or 'size unknown'})", file=sys.stderr)
-            keep = [r for r in ls.images if r.width > 0 and r.height > 0]
-            ls.images = keep
-            ls.boxes = {r.id: ls.boxes.get(r.id, []) for r in keep}
-        if not ls.images:
-            raise CliError(f"{store.path}: nothing to export"
-                           + (" (no image is marked verified)" if args.verified_only else ""))
-        coco_file = out if args.format == "coco" and out.suffix.lower() == ".json" else out / "annotations.json"
-        frames_dir = coco_file.parent if args.format == "coco" else out
-        if any(r.frame_index is not None for r in ls.images):
-            ls = write_frames(store, ls, frames_dir)
-        if args.format == "coco":
-            from rnxstudio.data.coco import write_coco
-
-            write_coco(ls, coco_file)
-            target = coco_file
-        elif args.format == "voc":
-            from rnxstudio.data.voc import write_voc
-
-            write_voc(ls, out)
-            target = out
-        else:
-            from rnxstudio.data.yolo import write_yolo
-
-            write_yolo(ls, out)
-            target = out
-    except (LabelFormatError, ProjectError, OSError) as exc:
+        result = export_labels(store, args.format, args.out, verified_only=args.verified_only)
+    except (ExchangeError, LabelFormatError, ProjectError, OSError) as exc:
         raise CliError(str(exc)) from exc
     finally:
         store.close()
-    print(f"exported {len(ls.images)} images, {ls.num_boxes} boxes, {len(ls.categories)} categories "
-          f"as {args.format} to {target}")
+    if result.skipped:
+        print(f"skipping {len(result.skipped)} unreadable images (e.g. {result.skipped[0]})", file=sys.stderr)
+    print(result.summary())
     if args.format == "coco":
-        print(f"image root: {ls.root}")
+        print(f"image root: {result.image_root}")
     return 0

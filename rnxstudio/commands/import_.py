@@ -21,62 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="relpath-then-basename", help="how file names are matched to project images")
 
 
-def detect_format(path) -> str | None:
-    """Guess the label format of a file or folder from names only; None when unsure."""
-    from pathlib import Path
-
-    p = Path(path)
-    if p.is_file():
-        return {".json": "coco", ".xml": "voc", ".txt": "yolo", ".yaml": "yolo", ".yml": "yolo"}.get(p.suffix.lower())
-    if p.is_dir():
-        names = {c.name.lower() for c in p.iterdir()}
-        if {"classes.txt", "data.yaml", "labels"} & names:
-            return "yolo"
-        if any(n.endswith(".xml") for n in names) or "annotations" in names and any(
-                c.suffix.lower() == ".xml" for c in (p / "annotations").iterdir()):
-            return "voc"
-        if any(n.endswith(".txt") for n in names):
-            return "yolo"
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
-    from pathlib import Path
 
     from rnxstudio.commands import CliError
     from rnxstudio.data.errors import LabelFormatError
+    from rnxstudio.data.exchange import ExchangeError, import_labels
     from rnxstudio.data.project import ProjectError, open_project
 
-    src = Path(args.file)
-    if not src.exists():
-        raise CliError(f"{src}: no such file or folder")
-    fmt = args.format if args.format != "auto" else detect_format(src)
-    if fmt is None:
-        raise CliError(f"{src}: cannot tell the label format; pass --format coco|voc|yolo")
     try:
         store = open_project(args.project)
     except ProjectError as exc:
         raise CliError(str(exc)) from exc
     try:
-        root = store.root
-        if fmt == "coco":
-            from rnxstudio.data.coco import read_coco
-
-            ls = read_coco(src, image_root=root)
-        elif fmt == "voc":
-            from rnxstudio.data.voc import read_voc
-
-            ls = read_voc(src, image_root=root)
-        else:
-            from rnxstudio.data.yolo import read_yolo
-
-            folder = src if src.is_dir() else src.parent
-            has_names = any((folder / n).is_file() for n in ("classes.txt", "data.yaml")) or src.suffix.lower() in (".yaml", ".yml")
-            names = None if has_names else [c.name for c in store.categories()] or None
-            ls = read_yolo(src, root, class_names=names)
-        report = store.import_labelset(ls, match=args.match)
-    except (LabelFormatError, ProjectError, OSError, ValueError) as exc:
+        report = import_labels(store, args.file, args.format, match=args.match)
+    except (ExchangeError, LabelFormatError, ProjectError, OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     finally:
         store.close()

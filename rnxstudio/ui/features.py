@@ -10,6 +10,7 @@ import importlib
 
 FEATURES: tuple[str, ...] = (
     "rnxstudio.ui.editing",
+    "rnxstudio.ui.export_actions",
 )
 
 

@@ -345,14 +345,17 @@ class DeviceProbe(QObject):
 
 
 def detect_device_label() -> str:
-    """'CUDA: <name>' when torch sees a GPU, else 'CPU'. Imports torch lazily and cheaply."""
+    """'CUDA: <name>' when torch sees a GPU, else 'CPU'. Without an NVIDIA driver on the
+    machine there is no CUDA device, so torch (seconds to import) is not even loaded."""
     import importlib.util
+    import os
 
     if importlib.util.find_spec("torch") is None:
+        return "CPU"
+    if not os.path.exists("/proc/driver/nvidia/version") and os.name == "posix" and os.uname().sysname == "Linux":
         return "CPU"
     import torch
 
     if torch.cuda.is_available():
         return f"CUDA: {torch.cuda.get_device_name(0)}"
     return "CPU"
-
