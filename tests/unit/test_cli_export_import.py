@@ -105,21 +105,25 @@ def test_voc_yolo_round_trip(dataset, tmp_path, capsys, fmt):
     main(["import", str(folder), str(folder / "annotations.json")])
     out = tmp_path / fmt
     assert main(["export", str(folder), "--format", fmt, "--out", str(out)]) == 0
+    def named_boxes(store):
+        names = {c.id: c.name for c in store.categories()}
+        return {store.image(i).path: sorted((names[b.category_id], *b.xyxy) for b in store.boxes(i))
+                for i in store.image_ids()}
+
     with open_project(folder) as store:
-        before = {store.image(i).path: sorted((b.category_id, *b.xyxy) for b in store.boxes(i)) for i in store.image_ids()}
+        before = named_boxes(store)
     other = tmp_path / "copy"
     other.mkdir()
     for p in folder.glob("*.png"):
         (other / p.name).write_bytes(p.read_bytes())
     assert main(["import", str(other), str(out)]) == 0, capsys.readouterr().err
     with open_project(other) as store:
-        names = {c.id: c.name for c in store.categories()}
-        after = {store.image(i).path: sorted((b.category_id, *b.xyxy) for b in store.boxes(i)) for i in store.image_ids()}
+        after = named_boxes(store)
     assert after.keys() == before.keys()
     for k in before:
         assert len(after[k]) == len(before[k])
         for b, a in zip(before[k], after[k]):
-            assert names[a[0]] and all(abs(x - y) <= 1e-4 for x, y in zip(a[1:], b[1:]))
+            assert a[0] == b[0] and all(abs(x - y) <= 1e-4 for x, y in zip(a[1:], b[1:]))
 
 
 def test_video_export_writes_frames(tmp_path, capsys):
