@@ -43,15 +43,13 @@ class DistContext:
 
 
 def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """"auto" -> CUDA (this process's local rank) when available, else CPU; "cuda" likewise
-    picks the local rank's GPU; anything else is passed to torch.device."""
-    if spec in ("auto", "cuda"):
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
-        if spec == "cuda":
-            raise RuntimeError("device 'cuda' requested but CUDA is not available")
-        return torch.device("cpu")
-    return torch.device(spec)
+    """"auto"/"cuda" -> this process's local-rank GPU when CUDA is available; everything else
+    (and "auto" without CUDA) goes through :func:`rnxstudio.ml.devices.pick_device`."""
+    from rnxstudio.ml.devices import pick_device
+
+    if spec in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
+    return pick_device(spec)
 
 
 def dist_setup(device_spec: str) -> tuple[DistContext, torch.device]:
