@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
@@ -150,16 +151,19 @@ def downloads_allowed(allow_download: bool | None) -> bool:
 
 
 def _host_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """TCP-connect to the URL's host in a daemon thread; DNS stalls cannot block us past ``timeout``."""
-    parsed = urlparse(url)
-    host, port = parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
+    """HTTP HEAD ``url`` from a daemon thread; True only for a real answer (status < 400).
+
+    The thread is abandoned after ``timeout`` (+0.5 s), so DNS stalls or a proxy that accepts
+    connections and never answers cannot block the caller.
+    """
     result = {"ok": False}
 
     def probe() -> None:
         try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result["ok"] = True
-        except OSError:
+            req = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "rnxstudio"})
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - fixed https URLs
+                result["ok"] = resp.status < 400
+        except (OSError, ValueError):
             pass
 
     t = threading.Thread(target=probe, daemon=True, name="rnx-weights-probe")
