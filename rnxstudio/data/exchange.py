@@ -82,11 +82,12 @@ def detect_format(path: str | os.PathLike) -> str | None:
         return {".json": "coco", ".xml": "voc", ".txt": "yolo", ".yaml": "yolo", ".yml": "yolo"}.get(p.suffix.lower())
     if p.is_dir():
         names = {c.name.lower() for c in p.iterdir()}
-        if {"classes.txt", "data.yaml", "labels"} & names:
-            return "yolo"
+        # XML first: a VOC export also carries a classes.txt
         if any(n.endswith(".xml") for n in names) or "annotations" in names and any(
                 c.suffix.lower() == ".xml" for c in (p / "annotations").iterdir()):
             return "voc"
+        if {"classes.txt", "data.yaml", "labels"} & names:
+            return "yolo"
         if any(n.endswith(".txt") for n in names):
             return "yolo"
     return None
