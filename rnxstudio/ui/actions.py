@@ -33,6 +33,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_video", "Open &Video…", "File", "fa5s.film", ("Ctrl+Shift+O",), "Open a video file"),
     ActionSpec("open_project", "Open &Project File…", "File", "fa5s.database", (), "Open a .rnxproj project file"),
     ActionSpec("open_demo", "Open &Demo Project", "File", "fa5s.shapes", (), "Open the bundled synthetic demo project"),
+    ActionSpec("open_demo_video", "Open Demo &Video", "File", "fa5s.video", (), "Open the synthetic demo video (150 frames)"),
     ActionSpec("export_coco", "Export &COCO…", "File", "fa5s.file-export", ("Ctrl+E",), "Export labels as COCO JSON", toolbar=True),
     ActionSpec("export_voc", "Export Pascal &VOC…", "File", "fa5s.file-code", (), "Export labels as Pascal VOC XML"),
     ActionSpec("export_yolo", "Export &YOLO…", "File", "fa5s.file-alt", (), "Export labels as YOLO txt"),

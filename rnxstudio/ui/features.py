@@ -11,6 +11,8 @@ import importlib
 FEATURES: tuple[str, ...] = (
     "rnxstudio.ui.editing",
     "rnxstudio.ui.export_actions",
+    "rnxstudio.ui.prelabel",
+    "rnxstudio.ui.video_nav",
 )
 
 

@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         h["open_video"] = self.open_video_dialog
         h["open_project"] = self.open_project_dialog
         h["open_demo"] = self.open_demo
+        h["open_demo_video"] = self.open_demo_video
         h["quit"] = self.close
         h["fit"] = self.canvas.fit
         h["zoom_100"] = self.canvas.zoom_100
@@ -201,6 +202,16 @@ class MainWindow(QMainWindow):
             self.show_error("Demo project", f"Could not create the demo project: {exc}")
             return False
         return self.open_path(path)
+
+    def open_demo_video(self) -> bool:
+        from rnxstudio.ui.demo_project import prepare_demo
+
+        try:
+            images = prepare_demo()
+        except Exception as exc:  # noqa: BLE001
+            self.show_error("Demo video", f"Could not create the demo data: {exc}")
+            return False
+        return self.open_path(images.parent / "video" / "shapes.avi")
 
     def _last_dir(self) -> str:
         recent = self.recent_paths()
