@@ -12,6 +12,7 @@ import importlib
 
 BENCHES: dict[str, tuple[str, str]] = {
     "store": ("rnxstudio.data.bench_store", "project store at scale: edit latency, filter and lookup times"),
+    "io": ("rnxstudio.data.bench_io", "folder scan, image load / read_size and video access speed"),
 }
 
 
