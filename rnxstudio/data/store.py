@@ -83,17 +83,21 @@ _IMAGE_COLS = "id, path, frame_index, timestamp, width, height, status, error, m
 _BOX_COLS = "id, image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id"
 
 
+_STATUS = {s.value: s for s in ImageStatus}
+_SOURCE = {s.value: s for s in BoxSource}
+
+
 def _image_from_row(r: Sequence[Any]) -> ImageRecord:
     return ImageRecord(
         id=r[0], path=r[1], frame_index=None if r[2] < 0 else r[2], timestamp=r[3], width=r[4],
-        height=r[5], status=ImageStatus(r[6]), error=r[7], missing=bool(r[8]),
+        height=r[5], status=_STATUS[r[6]], error=r[7], missing=bool(r[8]),
     )
 
 
 def _box_from_row(r: Sequence[Any]) -> Box:
     return Box(
         id=r[0], image_id=r[1], category_id=r[2], x1=r[3], y1=r[4], x2=r[5], y2=r[6],
-        source=BoxSource(r[7]), score=r[8], verified=bool(r[9]), track_id=r[10],
+        source=_SOURCE[r[7]], score=r[8], verified=bool(r[9]), track_id=r[10],
     )
 
 
@@ -309,7 +313,7 @@ class ProjectStore:
     def images(self, ids: Sequence[int] | None = None) -> list[ImageRecord]:
         """Records for ``ids`` in that order (all images in display order when None)."""
         if ids is None:
-            rows = self._q(f"SELECT {_IMAGE_COLS} FROM images ORDER BY sort_key, frame_index, id")
+            rows = self._q(f"SELECT {_IMAGE_COLS} FROM images ORDER BY +sort_key, +frame_index, id")
             return [_image_from_row(r) for r in rows]
         found: dict[int, ImageRecord] = {}
         ids = list(ids)
@@ -341,7 +345,10 @@ class ProjectStore:
         sql = "SELECT id FROM images"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [r[0] for r in self._q(sql + " ORDER BY sort_key, frame_index, id", params)]
+        # A name search must test every row: scanning the table and sorting the few hits is far
+        # faster than walking the order index with a table lookup per row ("+" stops that plan).
+        order = " ORDER BY +sort_key, +frame_index, id" if search else " ORDER BY sort_key, frame_index, id"
+        return [r[0] for r in self._q(sql + order, params)]
 
     def count_images(self, status: ImageStatus | None = None) -> int:
         if status is None:
