@@ -84,6 +84,11 @@ class Command:
                 if store.image(image_id).status != status:
                     store.set_status(image_id, status)
 
+    @property
+    def touched_images(self) -> list[int]:
+        """Ids of the images this command changed (known after the first apply): what a view refreshes."""
+        return list(self._statuses or ())
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.text!r}>"
 

@@ -141,6 +141,7 @@ def test_paste_touches_only_destination(store):
     src_before = (store.image(1), store.boxes(1))
     h = UndoHistory(store)
     cmd = h.push(PasteBoxes(1, 4))
+    assert cmd.touched_images == [4]
     assert (store.image(1), store.boxes(1)) == src_before
     (pasted,) = store.boxes(4)  # the prediction is not pasted
     assert pasted.xyxy == (10.0, 10.0, 50.0, 40.0) and pasted.track_id == 7
