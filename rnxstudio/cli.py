@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "gui": "open the window on PATH (project file, image folder or video)",
     "bench": "benchmarks that print figures (infer, train, store, ...)",
     "demo": "create (or re-create) the demo project and print its location",
+    "predict": "run a detector on an image, folder or video; write COCO results JSON",
     "arch": "architecture table of a zoo model: stages, params, counted FLOPs (--compare MODEL2)",
     "train": "fine-tune a detector on a COCO export (also under torchrun)",
     "eval": "COCO metrics, per-class AP and TP/FP/FN of a checkpoint on a project or COCO file",

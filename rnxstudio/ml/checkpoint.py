@@ -207,7 +207,7 @@ def load_checkpoint(
         if meta is None and not (model_name and class_names):
             raise CheckpointError(
                 p, f"no sidecar {sidecar_path(p).name} next to it; pass the model name and class names "
-                "(--model NAME --classes a,b,c) to load bare weights"
+                "(--arch NAME --classes a,b,c) to load bare weights"
             )
         state = _read_safetensors(p, (meta or {}).get("weights_sha256"))
     elif p.suffix in PICKLE_SUFFIXES:
@@ -228,7 +228,7 @@ def load_checkpoint(
         kwargs.setdefault("norm", meta.get("norm"))
     else:
         if not model_name:
-            raise CheckpointError(p, f"no sidecar {sidecar_path(p).name}; pass the model name (--model NAME)")
+            raise CheckpointError(p, f"no sidecar {sidecar_path(p).name}; pass the zoo model name (--arch NAME)")
         if class_names is None:
             class_names = [f"class_{i}" for i in range(1, found + 1)]
             warnings.append(f"{p.name}: no class names given; using class_1..class_{found}")

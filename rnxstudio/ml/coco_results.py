@@ -29,6 +29,7 @@ class GroundTruthIds:
     image_ids: dict[str, int] = field(default_factory=dict)
     basename_ids: dict[str, int] = field(default_factory=dict)
     category_ids: dict[str, int] = field(default_factory=dict)
+    frame_ids: dict[int, int] = field(default_factory=dict)  # video frame index -> image id
 
     def image_id(self, path: str | os.PathLike) -> int | None:
         p = str(path).replace("\\", "/")
@@ -59,6 +60,8 @@ def read_ground_truth_ids(coco_path: str | os.PathLike) -> GroundTruthIds:
         base = name.rsplit("/", 1)[-1]
         seen_base[base] = seen_base.get(base, 0) + 1
         gt.basename_ids[base] = im["id"]
+        if isinstance(im.get("frame_index"), int):
+            gt.frame_ids[im["frame_index"]] = im["id"]
     for base, n in seen_base.items():  # ambiguous basenames must match by full name
         if n > 1:
             del gt.basename_ids[base]
