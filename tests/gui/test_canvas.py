@@ -257,10 +257,14 @@ def test_labels_style_and_item_reuse(canvas):
 
 def test_selected_box_shows_eight_handles(canvas):
     canvas.set_boxes(boxes3(), CATS)
-    handles = canvas._items[7]._handles
-    assert len(handles) == 8 and not any(h.isVisible() for h in handles.values())
+    item = canvas._items[7]
+    assert not any(h.isVisible() for h in item._handles.values())
     canvas.select([7])
-    assert all(h.isVisible() for h in handles.values())
+    assert len(item._handles) == 8 and all(h.isVisible() for h in item._handles.values())
+    corners = {n: (h.scenePos().x(), h.scenePos().y()) for n, h in item._handles.items()}
+    assert corners["tl"] == (20, 20) and corners["br"] == (60, 60) and corners["t"] == (40, 20)
+    canvas.select([8])
+    assert not any(h.isVisible() for h in item._handles.values())
 
 
 def test_wheel_zooms_at_the_cursor(canvas, qtbot):

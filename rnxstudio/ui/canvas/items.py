@@ -41,14 +41,24 @@ def category_color(box: Box, category: Category | None) -> QColor:
 class LabelItem(QGraphicsItem):
     """A filled tag with the class name drawn at a constant screen size above a box."""
 
+    _font: QFont | None = None
+    _metrics: QFontMetricsF | None = None
+
+    @classmethod
+    def _font_and_metrics(cls) -> tuple[QFont, QFontMetricsF]:
+        if cls._font is None or cls._metrics is None:
+            font = QFont()
+            font.setPointSizeF(8.5)
+            cls._font, cls._metrics = font, QFontMetricsF(font)
+        return cls._font, cls._metrics
+
     def __init__(self, parent: QGraphicsItem | None = None) -> None:
         super().__init__(parent)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # text is costly to draw
         self._text = ""
-        self._color = QColor("#e6194b")
-        self._font = QFont()
-        self._font.setPointSizeF(8.5)
+        self._color = QColor()
         self._rect = QRectF()
 
     def set_content(self, text: str, color: QColor) -> None:
@@ -57,7 +67,7 @@ class LabelItem(QGraphicsItem):
         self.prepareGeometryChange()
         self._text = text
         self._color = QColor(color)
-        fm = QFontMetricsF(self._font)
+        _font, fm = self._font_and_metrics()
         w = fm.horizontalAdvance(text) + 6.0
         h = fm.height() + 2.0
         # Anchored at the box's top-left corner, sitting just above it.
@@ -75,7 +85,7 @@ class LabelItem(QGraphicsItem):
         painter.fillRect(self._rect, self._color)
         luminance = 0.299 * self._color.red() + 0.587 * self._color.green() + 0.114 * self._color.blue()
         painter.setPen(QColor("black") if luminance > 150 else QColor("white"))
-        painter.setFont(self._font)
+        painter.setFont(self._font_and_metrics()[0])
         painter.drawText(self._rect.adjusted(3.0, 0.0, -3.0, 0.0), Qt.AlignmentFlag.AlignVCenter, self._text)
 
 
@@ -100,9 +110,9 @@ class BoxItem(QGraphicsRectItem):
         self.box = box
         self._selected = False
         self._label = LabelItem(self)
-        self._handles = {name: HandleItem(name, self) for name in HANDLES}
+        self._handles: dict[str, HandleItem] = {}  # made on first selection (most boxes never are)
+        self.setZValue(Z_BOX)
         self.update_box(box, category)
-        self.set_selected(False)
 
     def update_box(self, box: Box, category: Category | None) -> None:
         """Restyle and move the item to ``box`` (cheap when nothing changed)."""
@@ -118,8 +128,9 @@ class BoxItem(QGraphicsRectItem):
         if rect != self.rect():
             self.setRect(rect)
         self._label.setPos(QPointF(x1, y1))
-        for name, (hx, hy) in handle_points(xyxy).items():
-            self._handles[name].setPos(QPointF(hx, hy))
+        if self._handles:
+            for name, (hx, hy) in handle_points(xyxy).items():
+                self._handles[name].setPos(QPointF(hx, hy))
 
     def current_xyxy(self) -> tuple[float, float, float, float]:
         r = self.rect()
@@ -127,6 +138,9 @@ class BoxItem(QGraphicsRectItem):
 
     def set_selected(self, selected: bool) -> None:
         self._selected = selected
+        if selected and not self._handles:
+            self._handles = {name: HandleItem(name, self) for name in HANDLES}
+            self.set_rect(self.current_xyxy())
         for h in self._handles.values():
             h.setVisible(selected)
         self.setZValue(Z_SELECTED if selected else Z_BOX)
@@ -152,7 +166,8 @@ class BoxItem(QGraphicsRectItem):
         fill.setAlpha(60 if self._selected else 0)
         self.setBrush(QBrush(fill) if self._selected else QBrush(Qt.BrushStyle.NoBrush))
         self._label.set_content(label_text(self.box, self._category), color)
-        handle_pen = QPen(color, 1.5)
-        handle_pen.setCosmetic(True)
-        for h in self._handles.values():
-            h.setPen(handle_pen)
+        if self._handles:
+            handle_pen = QPen(color, 1.5)
+            handle_pen.setCosmetic(True)
+            for h in self._handles.values():
+                h.setPen(handle_pen)

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QThread, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
+from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPixmapItem,
@@ -23,13 +23,14 @@ from PySide6.QtWidgets import (
 
 from rnxstudio.ui.canvas.boxes import BoxLayerMixin
 from rnxstudio.ui.canvas.items import Z_IMAGE
+from rnxstudio.ui.canvas.pyramid import ImagePyramid
 from rnxstudio.ui.canvas.tools import DrawTool, SelectTool, Tool
 
 MIN_ZOOM = 0.01
 MAX_ZOOM = 64.0
 ZOOM_STEP = 1.25
 MAX_LEVEL = 16
-"""Largest downscale factor of the display pyramid used when zoomed out."""
+"""Largest downscale factor of the display pyramid used when zoomed out (1 disables it)."""
 
 
 class ImageCanvas(BoxLayerMixin, QGraphicsView):
@@ -64,6 +65,8 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
         self._pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self._pixmap_item.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self._pixmap_item.setZValue(Z_IMAGE)
+        # Repaints for box edits, hover and pans blit the cached device-size image.
+        self._pixmap_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.scene().addItem(self._pixmap_item)
         self._error_item = QGraphicsTextItem()
         self._error_item.setDefaultTextColor(QColor("#ff8080"))
@@ -71,10 +74,8 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
         self._error_item.setVisible(False)
         self.scene().addItem(self._error_item)
 
-        self._buffer: np.ndarray | None = None  # keeps the QImage's memory alive
-        self._qimage: QImage | None = None
-        self._levels: dict[int, QPixmap] = {}
-        self._level = 1
+        self._pyramid: ImagePyramid | None = None  # owns the numpy buffers behind the QImages
+        self._level = 0  # pyramid level on screen (0 = none yet)
         self._size: tuple[int, int] | None = None
         self._error: str | None = None
 
@@ -101,10 +102,9 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
         self._tool.cancel()
         self.set_boxes([], self._categories)
         old_size = self._size
-        self._levels.clear()
-        self._level = 1
+        self._level = 0
         if rgb is None:
-            self._buffer = self._qimage = None
+            self._pyramid = None
             self._size = None
             self._pixmap_item.setPixmap(QPixmap())
             self._pixmap_item.setVisible(False)
@@ -117,18 +117,13 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
         if w < 1 or h < 1:
             raise ValueError(f"set_image got an empty image ({w}x{h})")
         self._show_error(None)
-        self._buffer = np.ascontiguousarray(rgb)
-        self._qimage = QImage(self._buffer.data, w, h, int(self._buffer.strides[0]), QImage.Format.Format_RGB888)
-        self._levels[1] = QPixmap.fromImage(self._qimage)
+        self._pyramid = ImagePyramid(rgb)
         self._size = (w, h)
         self._pixmap_item.setVisible(True)
-        self._pixmap_item.setPixmap(self._levels[1])
-        self._pixmap_item.setTransform(QTransform())
         self.scene().setSceneRect(QRectF(0.0, 0.0, float(w), float(h)))
         if self._fit_mode or old_size != self._size:
             self.fit()
-        else:
-            self._update_level()
+        self._update_level()
 
     def _show_error(self, error: str | None) -> None:
         self._error = error
@@ -157,24 +152,13 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
 
     def _update_level(self) -> None:
         """Draw a pre-shrunk copy when zoomed out, so paints never scale 12 MP on the fly."""
-        if self._size is None or self._qimage is None:
+        if self._pyramid is None:
             return
-        w, h = self._size
-        z = self.zoom()
-        level = 1
-        while level * 2 <= MAX_LEVEL and z * level * 2 <= 1.0 and min(w, h) // (level * 2) >= 64:
-            level *= 2
+        level = self._pyramid.level_for(self.zoom(), MAX_LEVEL)
         if level == self._level:
             return
-        pix = self._levels.get(level)
-        if pix is None:
-            img = self._qimage.scaled(
-                max(1, w // level), max(1, h // level),
-                Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation,
-            )
-            pix = self._levels[level] = QPixmap.fromImage(img)
-        self._pixmap_item.setPixmap(pix)
-        self._pixmap_item.setTransform(QTransform.fromScale(w / pix.width(), h / pix.height()))
+        self._pixmap_item.setPixmap(self._pyramid.pixmap(level))
+        self._pixmap_item.setTransform(QTransform.fromScale(*self._pyramid.scale_of(level)))
         self._level = level
 
     # ------------------------------------------------------------------ zoom
