@@ -44,11 +44,15 @@ def build(path: Path, n_images: int, n_boxes: int, seed: int = 0) -> float:
         store.add_images(ImageRecord(f"folder{i % 100}/img{i}.jpg", width=640, height=480,
                                      status=statuses[rng.randrange(4)]) for i in range(n_images))
 
+        store._conn.execute("PRAGMA cache_size=-262144")  # 256 MB page cache while bulk loading
+
         def boxes():
-            for k in range(n_boxes):
+            # image by image (as a real project fills up), so index inserts stay mostly sequential
+            owners = sorted(1 + rng.randrange(n_images) for _ in range(n_boxes))
+            for k, image_id in enumerate(owners):
                 x, y = rng.uniform(0, 600), rng.uniform(0, 440)
                 src = BoxSource.PREDICTED if k % 4 == 0 else BoxSource.MANUAL
-                yield Box(x, y, x + rng.uniform(2, 40), y + rng.uniform(2, 40), cats[k % 20], image_id=1 + rng.randrange(n_images),
+                yield Box(x, y, x + rng.uniform(2, 40), y + rng.uniform(2, 40), cats[rng.randrange(20)], image_id=image_id,
                           source=src, score=0.5 if src is BoxSource.PREDICTED else None)
 
         store.add_boxes(boxes())
