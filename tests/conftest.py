@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("RNXSTUDIO_NO_DOWNLOAD", "1")  # tests never download weights
+# QSettings (recent folders, theme, geometry) must never touch the real user's config
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="rnx-test-config-")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = REPO_ROOT.parent / "shared" / "corpus"

@@ -31,12 +31,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     # File
     ActionSpec("open_folder", "&Open Folder…", "File", "fa5s.folder-open", ("Ctrl+O",), "Open an image folder", toolbar=True),
     ActionSpec("open_video", "Open &Video…", "File", "fa5s.film", ("Ctrl+Shift+O",), "Open a video file"),
-    ActionSpec("open_project", "Open &Project File…", "File", "fa5s.database", (), "Open a .rnxproj project file"),
-    ActionSpec("open_demo", "Open &Demo Project", "File", "fa5s.shapes", (), "Open the bundled synthetic demo project"),
-    ActionSpec("open_demo_video", "Open Demo &Video", "File", "fa5s.video", (), "Open the synthetic demo video (150 frames)"),
+    ActionSpec("open_project", "Open &Project File…", "File", "fa5s.database", ("Ctrl+Alt+O",), "Open a .rnxproj project file"),
+    ActionSpec("open_demo", "Open &Demo Project", "File", "fa5s.shapes", ("Ctrl+Alt+D",), "Open the bundled synthetic demo project"),
+    ActionSpec("open_demo_video", "Open Demo &Video", "File", "fa5s.video", ("Ctrl+Alt+V",), "Open the synthetic demo video (150 frames)"),
     ActionSpec("export_coco", "Export &COCO…", "File", "fa5s.file-export", ("Ctrl+E",), "Export labels as COCO JSON", toolbar=True),
-    ActionSpec("export_voc", "Export Pascal &VOC…", "File", "fa5s.file-code", (), "Export labels as Pascal VOC XML"),
-    ActionSpec("export_yolo", "Export &YOLO…", "File", "fa5s.file-alt", (), "Export labels as YOLO txt"),
+    ActionSpec("export_voc", "Export Pascal &VOC…", "File", "fa5s.file-code", ("Ctrl+Alt+E",), "Export labels as Pascal VOC XML"),
+    ActionSpec("export_yolo", "Export &YOLO…", "File", "fa5s.file-alt", ("Ctrl+Alt+Y",), "Export labels as YOLO txt"),
     ActionSpec("import_labels", "&Import Labels…", "File", "fa5s.file-import", ("Ctrl+I",), "Import COCO / VOC / YOLO labels"),
     ActionSpec("quit", "&Quit", "File", "fa5s.sign-out-alt", ("Ctrl+Q",), "Quit rnxstudio"),
     # Edit
@@ -73,10 +73,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("choose_model", "Choose &Model…", "Model", "fa5s.brain", ("Ctrl+M",), "Pick a zoo model or a checkpoint file"),
     ActionSpec("prelabel_current", "Pre-label &Current Image", "Model", "fa5s.magic", ("Ctrl+R",), "Run the detector on this image", toolbar=True),
     ActionSpec("prelabel_all", "Pre-label &All…", "Model", "fa5s.forward", ("Ctrl+Shift+R",), "Run the detector on many images"),
-    ActionSpec("auto_prelabel", "Pre-label on &Arrival", "Model", "fa5s.bolt", (), "Run the detector whenever an image is shown", checkable=True),
+    ActionSpec("auto_prelabel", "Pre-label on &Arrival", "Model", "fa5s.bolt", ("Ctrl+Alt+R",), "Run the detector whenever an image is shown", checkable=True),
+    ActionSpec("theme_system", "Theme: &System", "View", "fa5s.adjust", ("Ctrl+Alt+1",), "Follow the system's light/dark setting"),
+    ActionSpec("theme_light", "Theme: &Light", "View", "fa5s.sun", ("Ctrl+Alt+2",), "Light theme"),
+    ActionSpec("theme_dark", "Theme: &Dark", "View", "fa5s.moon", ("Ctrl+Alt+3",), "Dark theme"),
     # Help
     ActionSpec("shortcuts", "&Keyboard Shortcuts", "Help", "fa5s.keyboard", ("F1",), "List every shortcut"),
-    ActionSpec("about", "&About rnxstudio", "Help", "fa5s.info-circle", (), "Version and environment"),
+    ActionSpec("about", "&About rnxstudio", "Help", "fa5s.info-circle", ("Ctrl+F1",), "Version and environment"),
 )
 
 MENUS = ("File", "Edit", "View", "Go", "Model", "Help")

@@ -126,6 +126,8 @@ class MainWindow(QMainWindow):
         h["zoom_out"] = self.canvas.zoom_out
         h["next_image"] = lambda: self.controller.step(+1)
         h["prev_image"] = lambda: self.controller.step(-1)
+        for theme in ("system", "light", "dark"):
+            h[f"theme_{theme}"] = lambda t=theme: self.set_theme(t)
         h["shortcuts"] = lambda: show_shortcuts(self)
         h["about"] = lambda: show_about(self)
 
@@ -167,6 +169,14 @@ class MainWindow(QMainWindow):
                         menu.addAction(dock.toggleViewAction())
             menu.menuAction().setVisible(bool(menu.actions()))
         self._refresh_recent_menu()
+
+    def set_theme(self, theme: str) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        from rnxstudio.ui.app import apply_theme
+
+        QSettings().setValue("theme", theme)
+        apply_theme(QApplication.instance(), theme)
 
     # ---- opening ------------------------------------------------------------------------
     def open_path(self, path: str | Path) -> bool:
