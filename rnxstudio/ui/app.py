@@ -40,12 +40,35 @@ def apply_theme(app: QApplication, theme: str | None = None) -> None:
         app.setStyleSheet(qss.read_text(encoding="utf-8"))
 
 
+def _close_on_signals(app: QApplication, window) -> None:
+    """Ctrl+C / SIGTERM close the window the normal way (workers joined, settings saved).
+    Qt's event loop does not run Python signal handlers by itself, so a short timer gives the
+    interpreter a chance to."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def handler(_signum, _frame):
+        window.close()
+        app.quit()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):  # not the main thread / not supported here
+            pass
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+
+
 def run_app(path: str | None = None, demo: bool = False) -> int:
     app = make_app()
     from rnxstudio.ui.main_window import MainWindow
 
     window = MainWindow()
     window.show()
+    _close_on_signals(app, window)
     if demo:
         window.open_demo()
     elif path:
