@@ -57,21 +57,24 @@ def export_labels(store, fmt: str, out: str | os.PathLike, *, verified_only: boo
     frames_dir = coco_file.parent if fmt == "coco" else out
     if any(r.frame_index is not None for r in ls.images):
         ls = write_frames(store, ls, frames_dir)
-    if fmt == "coco":
-        from rnxstudio.data.coco import write_coco
+    try:
+        if fmt == "coco":
+            from rnxstudio.data.coco import write_coco
 
-        write_coco(ls, coco_file)
-        target = coco_file
-    elif fmt == "voc":
-        from rnxstudio.data.voc import write_voc
+            write_coco(ls, coco_file)
+            target = coco_file
+        elif fmt == "voc":
+            from rnxstudio.data.voc import write_voc
 
-        write_voc(ls, out)
-        target = out
-    else:
-        from rnxstudio.data.yolo import write_yolo
+            write_voc(ls, out)
+            target = out
+        else:
+            from rnxstudio.data.yolo import write_yolo
 
-        write_yolo(ls, out)
-        target = out
+            write_yolo(ls, out)
+            target = out
+    except ValueError as exc:  # the labels cannot be expressed in this format (e.g. a.jpg + a.png in VOC)
+        raise ExchangeError(f"cannot export {store.path.name} as {fmt}: {exc}") from exc
     return ExportResult(target, fmt, len(ls.images), ls.num_boxes, len(ls.categories), ls.root, skipped)
 
 
