@@ -3,8 +3,8 @@
 Import matches a label file's image names to project images: first by relative path (also after
 dropping leading folders the other tool added, e.g. Label Studio's ``images/`` or ``/data/upload/3/``
 prefixes), then by unique basename. It never deletes or changes existing boxes; a box equal to one
-already there (same category, corners within 1e-6 px) is counted as a duplicate and skipped, so
-importing the same file twice adds nothing the second time.
+that was in the project before this import (same category, corners within 1e-6 px) is counted as
+a duplicate and skipped, so importing the same file twice adds nothing the second time.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def import_labelset(store: ProjectStore, ls: LabelSet, *, match: str = "relpath-
                 if any(_same(new, b) for b in existing_boxes):
                     report.duplicate_boxes += 1
                     continue
-                existing_boxes.append(store._insert_box(new, keep_id=False))
+                store._insert_box(new, keep_id=False)  # twins inside the file are kept: they were there
                 added_here += 1
             if added_here:
                 store._mark_in_progress(target_id)

@@ -276,3 +276,35 @@ def test_round_trip_labelset_through_store(store, tmp_path):
     want = {r.path: sorted((b.xyxy if b.x1 >= 0 else (0.0, 0.0, 20.0, 20.0), names[b.category_id])
                            for b in ls.boxes[r.id]) for r in ls.images}
     assert got == want
+
+
+# --------------------------------------------------------------------------- hypothesis
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_box = st.tuples(st.floats(0, 60, allow_nan=False), st.floats(0, 60, allow_nan=False),
+                 st.floats(1, 40, allow_nan=False), st.floats(1, 40, allow_nan=False), st.integers(0, 2))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(per_image=st.lists(st.lists(_box, max_size=5), min_size=1, max_size=4),
+       cat_ids=st.lists(st.integers(0, 50), min_size=3, max_size=3, unique=True))
+def test_labelset_round_trips_through_a_fresh_store(tmp_path_factory, per_image, cat_ids):
+    folder = tmp_path_factory.mktemp("rt")
+    cats = [Category(i, f"c{i}") for i in cat_ids]
+    images = [ImageRecord(f"d/im{k}.png", id=k + 1, width=100, height=100) for k in range(len(per_image))]
+    boxes = {im.id: [Box(x, y, x + w, y + h, cat_ids[c], image_id=im.id) for x, y, w, h, c in bs]
+             for im, bs in zip(images, per_image)}
+    with ProjectStore.create(folder / "p.rnxproj", root=folder, durability="normal") as store:
+        store.add_images([ImageRecord(im.path) for im in images])
+        report = store.import_labelset(LabelSet(categories=cats, images=images, boxes=boxes))
+        assert [c.id for c in store.categories()] == cat_ids  # free ids kept
+        out = store.to_labelset()
+    assert report.matched_images == len(images) and not report.unmatched_files
+    assert [r.path for r in out.images] == [im.path for im in images]
+
+    def key(ls, im):
+        return sorted((b.category_id, b.xyxy) for b in ls.boxes_for(im))
+
+    for src, got in zip(images, out.images):
+        assert key(LabelSet(boxes=boxes), src) == key(out, got)  # every box, twins included
