@@ -209,6 +209,16 @@ class ProjectStore(ModelsMixin):
         """The folder image paths are relative to."""
         return Path(self.meta("root") or ".")
 
+    def set_root(self, root: str | Path) -> None:
+        """Point the project at its images' new location (the folder was moved)."""
+        root = Path(root).absolute()
+        with self.transaction():
+            if self.kind == "video":
+                self.set_meta("source", str(root / self.source.name))
+            else:
+                self.set_meta("source", str(root))
+            self.set_meta("root", str(root))
+
     @property
     def kind(self) -> str:
         return self.meta("kind") or "folder"

@@ -164,3 +164,14 @@ def test_video_project_one_record_per_frame(tmp_path):
     assert _listing(tmp_path) == before
     with open_project(video) as store:
         assert store.image(recs[3].id).status is ImageStatus.VERIFIED
+
+
+def test_moved_folder_set_root(folder, tmp_path):
+    with open_project(folder) as store:
+        path = store.path
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    with open_project(path) as store:  # source unreachable: opens, flags nothing
+        assert not any(r.missing for r in store.images())
+        store.set_root(moved)
+        assert sync_folder(store).added == [] and store.absolute_path(store.images()[0]) == str(moved / "img1.png")
