@@ -11,6 +11,7 @@ import argparse
 import importlib
 
 BENCHES: dict[str, tuple[str, str]] = {
+    "infer": ("rnxstudio.ml.bench_infer", "inference: raw torchvision vs file -> Detections, params, GFLOPs"),
     "store": ("rnxstudio.data.bench_store", "project store at scale: edit latency, filter and lookup times"),
     "io": ("rnxstudio.data.bench_io", "folder scan, image load / read_size and video access speed"),
     "train": ("rnxstudio.ml.bench_train", "training images/s: our trainer vs a plain torchvision loop"),

@@ -29,7 +29,7 @@ from rnxstudio.ml.zoo import BuiltModel
 Source = Union[str, os.PathLike, tuple[str, int], np.ndarray]
 
 
-@dataclass
+@dataclass(eq=False)
 class Detections:
     """Detections on one image. ``boxes`` are xyxy in the ORIGINAL upright image's pixels.
 
