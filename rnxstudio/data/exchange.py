@@ -122,4 +122,11 @@ def import_labels(store, src: str | os.PathLike, fmt: str = "auto", *, match: st
         ls = read_yolo(src, root, class_names=names)
     else:
         raise ExchangeError(f"unknown format {fmt!r}")
-    return store.import_labelset(ls, match=match)
+    import sqlite3
+
+    from rnxstudio.data.store import StoreError
+
+    try:
+        return store.import_labelset(ls, match=match)
+    except (sqlite3.Error, StoreError) as exc:  # rolled back: the project is unchanged
+        raise ExchangeError(f"{src}: the project could not be updated ({exc}); nothing was imported") from exc

@@ -68,15 +68,25 @@ class ImageResolver:
             self._index = index
         return self._index
 
+    def _inside(self, path: Path) -> bool:
+        """Whether ``path`` lies under the root once ``..`` is resolved (symlinks are left alone, so a
+        linked image folder still works): a name like ``../../etc/x`` never reaches outside."""
+        root = os.path.abspath(self.root)
+        try:
+            return os.path.commonpath([root, os.path.abspath(path)]) == root
+        except ValueError:  # different drives on Windows
+            return False
+
     def resolve(self, name: str) -> Path | None:
-        """The existing file for ``name``, or ``None`` when nothing matches (or ambiguous)."""
+        """The existing file for ``name`` under the root, or ``None`` when nothing matches (or it
+        is ambiguous, or the name points outside the root)."""
         norm = normalize_name(name)
-        if os.path.isabs(name) and os.path.isfile(name):
+        if os.path.isabs(name) and os.path.isfile(name) and (self.root is None or self._inside(Path(name))):
             return Path(name)
         if self.root is None:
             return Path(norm) if os.path.isfile(norm) else None
         direct = self.root / norm
-        if not norm.startswith("/") and direct.is_file():
+        if not norm.startswith("/") and self._inside(direct) and direct.is_file():
             return direct
         base = basename(norm)
         for candidate in (base, *(_UPLOAD_PREFIX.findall(base.casefold()))):

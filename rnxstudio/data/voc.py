@@ -37,8 +37,8 @@ def _num(v: float) -> str:
 
 def xml_name_for(image_path: str) -> str:
     """Relative XML path for an image path: same folders, ``.xml`` suffix."""
-    p = PurePosixPath(image_path.lstrip("/"))
-    return str(p.with_suffix(".xml")) if p.suffix else f"{p}.xml"
+    p = PurePosixPath(*[q for q in PurePosixPath(image_path.lstrip("/")).parts if q not in ("..", ".")] or ["_"])
+    return str(p.with_suffix(".xml")) if p.suffix else f"{p}.xml"  # ".." dropped: never outside the folder
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:

@@ -27,8 +27,8 @@ __all__ = ["write_yolo", "read_yolo", "read_class_names", "label_name_for"]
 
 def label_name_for(image_rel: str) -> str:
     """``labels/``-relative txt path for an image path relative to the image root."""
-    p = PurePosixPath(image_rel.lstrip("/"))
-    return str(p.with_suffix(".txt")) if p.suffix else f"{p}.txt"
+    p = PurePosixPath(*[q for q in PurePosixPath(image_rel.lstrip("/")).parts if q not in ("..", ".")] or ["_"])
+    return str(p.with_suffix(".txt")) if p.suffix else f"{p}.txt"  # ".." dropped: never outside the folder
 
 
 def _yaml_str(s: str) -> str:
