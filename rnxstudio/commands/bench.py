@@ -13,6 +13,8 @@ import importlib
 BENCHES: dict[str, tuple[str, str]] = {
     "infer": ("rnxstudio.ml.bench_infer", "inference: raw torchvision vs file -> Detections, params, GFLOPs"),
     "store": ("rnxstudio.data.bench_store", "project store at scale: edit latency, filter and lookup times"),
+    "canvas": ("rnxstudio.ui.bench_canvas", "canvas on a 4000x3000 image: set_image, repaint, zoom, pan, drag"),
+    "gui-stall": ("rnxstudio.ui.bench_stall", "longest GUI-thread stall while the inference worker runs"),
     "io": ("rnxstudio.data.bench_io", "folder scan, image load / read_size and video access speed"),
     "train": ("rnxstudio.ml.bench_train", "training images/s: our trainer vs a plain torchvision loop"),
     "shapes": ("rnxstudio.ml.bench_shapes", "shapes benchmark: val AP/AP50 vs wall-clock minutes from random init"),
