@@ -12,6 +12,7 @@ FEATURES: tuple[str, ...] = (
     "rnxstudio.ui.editing",
     "rnxstudio.ui.export_actions",
     "rnxstudio.ui.prelabel",
+    "rnxstudio.ui.training",
     "rnxstudio.ui.video_nav",
 )
 

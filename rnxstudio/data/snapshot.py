@@ -1,0 +1,81 @@
+"""Training snapshots: the exact labels a fine-tuning run learns from, frozen as a COCO export.
+
+A run in the app first writes the chosen images' labels into its own folder (``<user data>/runs/
+<timestamp>/snapshot/annotations.json``) through :func:`rnxstudio.data.exchange.export_labels`,
+the same code as File → Export, so every checkpoint can be traced to the labels it saw and the
+run can be repeated anywhere with ``rnxstudio train --coco <snapshot> --images <image root>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rnxstudio.core.paths import user_data_dir
+from rnxstudio.data.atomic import atomic_write_text
+from rnxstudio.data.exchange import ExchangeError, export_labels
+
+SELECTIONS = ("verified", "labelled")  # verified images only | every image with a person's box
+
+
+@dataclass
+class Snapshot:
+    coco: Path
+    image_root: Path
+    images: int
+    boxes: int
+    class_names: list[str] = field(default_factory=list)
+    selection: str = "verified"
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        what = "verified images" if self.selection == "verified" else "images with boxes"
+        return f"{self.images} {what}, {self.boxes} boxes, {len(self.class_names)} classes"
+
+
+def runs_dir() -> Path:
+    return user_data_dir() / "runs"
+
+
+def new_run_dir(base: str | os.PathLike | None = None, *, prefix: str = "") -> Path:
+    """Create and return a fresh ``<base>/<prefix><YYYYmmdd-HHMMSS>[-N]`` folder."""
+    root = Path(base) if base is not None else runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = prefix + time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        path = root / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise OSError(f"{root}: cannot create a new run folder (too many runs named {stamp})")
+
+
+def write_snapshot(store, run_dir: str | os.PathLike, *, selection: str = "verified") -> Snapshot:
+    """Export the chosen images of ``store`` as COCO under ``run_dir/snapshot``.
+
+    ``selection``: ``"verified"`` — images marked verified (their empty images are kept as
+    negatives); ``"labelled"`` — every image with at least one manual or accepted box.
+    Raises :class:`ExchangeError` when nothing qualifies."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, not {selection!r}")
+    out = Path(run_dir) / "snapshot" / "annotations.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = export_labels(store, "coco", out, verified_only=selection == "verified")
+    data = json.loads(out.read_text(encoding="utf-8"))
+    if selection == "labelled":
+        with_boxes = {a["image_id"] for a in data["annotations"]}
+        data["images"] = [im for im in data["images"] if im["id"] in with_boxes]
+        if not data["images"]:
+            raise ExchangeError(f"{store.path}: no image has a manual or accepted box to train on")
+        atomic_write_text(out, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    elif not data["annotations"]:
+        raise ExchangeError(f"{store.path}: the verified images have no boxes to train on")
+    root = Path(result.image_root) if result.image_root else out.parent
+    return Snapshot(coco=out, image_root=root, images=len(data["images"]), boxes=len(data["annotations"]),
+                    class_names=[c["name"] for c in sorted(data["categories"], key=lambda c: c["id"])],
+                    selection=selection, skipped=list(result.skipped))

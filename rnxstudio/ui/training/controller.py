@@ -1,0 +1,490 @@
+"""Fine-tuning in the app: snapshot → run record → training on the worker thread → checkpoints
+recorded in the store → before/after table → one click to pre-label with the new model.
+
+Store writes happen here, on the GUI thread (the project store is an SQLite connection owned by
+this thread); the worker only relays plain data.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from rnxstudio.core.model import ImageStatus
+from rnxstudio.ui.training.options import FinetuneOptions, recommended_options
+from rnxstudio.ui.training.panel import TrainingPanel
+from rnxstudio.ui.training.worker import JobContext, TrainingWorker, drive_finetune
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunState:
+    """The run the panel shows."""
+
+    run_id: int
+    run_dir: Path
+    cfg: Any  # TrainConfig
+    options: FinetuneOptions
+    snapshot: Any  # data.snapshot.Snapshot
+    store: Any
+    status: str = "running"
+    resume_from: str | None = None
+    final: str | None = None
+    model_id: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] | None = None
+
+
+def eval_kwargs(cfg: Any) -> dict[str, Any]:
+    """evaluate_on_split() arguments that reproduce a run's val split and image size."""
+    return dict(split="val", val_split=cfg.val_split, split_seed=cfg.split_seed, device=cfg.device,
+                score_thresh=cfg.eval_score_thresh, pretrained_backbone=cfg.pretrained_backbone,
+                size=cfg.size, max_size=cfg.max_size)
+
+
+class TrainingController(QObject):
+    run_started = Signal(int)  # run id
+    run_finished = Signal(str)  # best checkpoint
+    run_cancelled = Signal(str)  # resumable checkpoint
+    run_failed = Signal(str)
+    results_ready = Signal(object)  # ResultsDialog (before/after)
+    estimate_ready = Signal(object)  # EpochEstimate
+    compare_ready = Signal(object)  # ResultsDialog (backbones)
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.w = window
+        self.worker = TrainingWorker(self)
+        self.panel = TrainingPanel(window)
+        window.addDockWidget(Qt.RightDockWidgetArea, self.panel)
+        self.panel.setVisible(False)
+        self.run: RunState | None = None
+        self.dialog = None
+        self.results_dialog = None
+        self.compare_dialog = None
+        self.last_estimate = None
+        self.compare_results: dict[str, Any] | None = None
+        self._recorder = None
+        self._compare_runs: dict[str, int] = {}
+        self.panel.cancel_button.clicked.connect(self.cancel)
+        self.panel.resume_button.clicked.connect(self.resume)
+        self.panel.results_button.clicked.connect(self.show_results)
+        wk = self.worker
+        wk.progress.connect(self._on_progress)
+        wk.checkpoint_saved.connect(self._on_checkpoint)
+        wk.note.connect(lambda _k, text: self.panel.append_log(text))
+        wk.finished.connect(self._on_finished)
+        wk.failed.connect(self._on_failed)
+        wk.busy_changed.connect(lambda _b: self._refresh_buttons())
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def store(self):
+        return self.w.controller.store
+
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.store.categories()] if self.store is not None else []
+
+    def active_checkpoint(self) -> str | None:
+        pre = getattr(self.w, "prelabel", None)
+        choice = getattr(pre, "choice", None)
+        return choice.checkpoint if choice is not None and choice.checkpoint else None
+
+    def _refresh_buttons(self) -> None:
+        run = self.run
+        running = self.worker.busy and self.worker.current_kind in ("train", "compare")
+        self.panel.set_state(running=running, resumable=bool(run and run.status == "cancelled" and run.resume_from),
+                             has_results=self.results_dialog is not None)
+
+    def _error(self, title: str, message: str) -> None:
+        self.w.show_error(title, message)
+
+    def _check_ready(self) -> bool:
+        if self.store is None:
+            self._error("Fine-tune", "Open a project first.")
+            return False
+        if self.worker.busy:
+            self._error("Fine-tune", f"A {self.worker.current_kind} job is still running; cancel it or wait.")
+            return False
+        return True
+
+    def _update_run(self, **kw: Any) -> None:
+        run = self.run
+        if run is None or run.store is not self.store:
+            return  # the project was closed or changed: the run folder still has everything
+        try:
+            run.store.update_training_run(run.run_id, **kw)
+        except Exception as exc:  # noqa: BLE001 - recording must never break the run
+            log.warning("could not update training run %s: %s", run.run_id, exc)
+
+    # ------------------------------------------------------------------ dialog + estimate
+    def default_options(self) -> FinetuneOptions:
+        from rnxstudio.ml.train_state import resolve_device
+
+        return recommended_options(str(resolve_device("auto")))
+
+    def make_dialog(self, defaults: FinetuneOptions | None = None):
+        from rnxstudio.ui.model_dialog import device_entries, zoo_entries
+        from rnxstudio.ui.training.dialog import FinetuneDialog
+
+        store = self.store
+        counts = {"verified": store.count_images(ImageStatus.VERIFIED),
+                  "labelled": len(store.image_ids(status=[ImageStatus.IN_PROGRESS, ImageStatus.VERIFIED]))}
+        dlg = FinetuneDialog(self.w, defaults=defaults or self.default_options(),
+                             zoo=[(n, t) for n, t, _d in zoo_entries()], active_checkpoint=self.active_checkpoint(),
+                             class_names=self.class_names(), counts=counts, devices=device_entries())
+        dlg.estimate_requested.connect(lambda opts: self.estimate(opts))
+        self.dialog = dlg
+        return dlg
+
+    def open_dialog(self) -> bool:
+        """Model → Fine-tune…: ask, then start a run."""
+        if not self._check_ready():
+            return False
+        dlg = self.make_dialog()
+        try:
+            if dlg.exec() != dlg.DialogCode.Accepted:
+                self.worker.cancel()  # an estimate still timing steps
+                return False
+            return self.start_run(dlg.options())
+        finally:
+            self.dialog = None
+
+    def estimate(self, opts: FinetuneOptions) -> bool:
+        """Time two real training steps of ``opts`` on the worker thread (answer: estimate_ready)."""
+        from rnxstudio.data.exchange import ExchangeError
+        from rnxstudio.data.snapshot import write_snapshot
+        from rnxstudio.ml.compare import estimate_epoch
+
+        if not self._check_ready():
+            return False
+        scratch = Path(tempfile.mkdtemp(prefix="rnx-estimate-data-"))
+        try:
+            snap = write_snapshot(self.store, scratch, selection=opts.selection)
+            cfg = opts.to_config(out_dir=scratch / "out", coco=snap.coco, images=snap.image_root, name="estimate")
+        except (ExchangeError, OSError, ValueError) as exc:
+            shutil.rmtree(scratch, ignore_errors=True)
+            self._error("Estimate", str(exc))
+            return False
+
+        def job(ctx: JobContext):
+            try:
+                return estimate_epoch(cfg, steps=2, cancel=ctx.cancel)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+        if self.dialog is not None:
+            self.dialog.set_estimating(True)
+        self.worker.submit("estimate", job)
+        return True
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, opts: FinetuneOptions) -> bool:
+        """Snapshot the chosen images, record the run, start training (returns False on a user error)."""
+        from rnxstudio.data.exchange import ExchangeError
+        from rnxstudio.data.snapshot import new_run_dir, write_snapshot
+        from rnxstudio.ml.train import store_recorder
+
+        if not self._check_ready():
+            return False
+        store = self.store
+        run_dir = new_run_dir()
+        try:
+            snap = write_snapshot(store, run_dir, selection=opts.selection)
+        except (ExchangeError, OSError) as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            self._error("Fine-tune", str(exc))
+            return False
+        cfg = opts.to_config(out_dir=run_dir / "checkpoints", coco=snap.coco, images=snap.image_root)
+        config = dict(cfg.recipe(), selection=opts.selection, base=opts.base)
+        run_id = store.add_training_run(config=config, snapshot_path=str(snap.coco))
+        self._recorder = store_recorder(store, name=f"run {run_id}")
+        self.run = RunState(run_id, run_dir, cfg, opts, snap, store)
+        self.results_dialog = None
+        self.panel.clear(f"Run {run_id}: {Path(opts.base).name} on {snap.summary()} → {run_dir}")
+        self.panel.setVisible(True)
+        self.panel.raise_()
+        self.worker.submit("train", lambda ctx: drive_finetune(cfg, ctx))
+        self._refresh_buttons()
+        self.w.statusBar().showMessage(f"Fine-tuning started (run {run_id})", 5000)
+        self.run_started.emit(run_id)
+        return True
+
+    def cancel(self) -> None:
+        """Stop the running job at its next step (a run leaves a resumable checkpoint)."""
+        if self.worker.busy:
+            self.panel.append_log("cancelling at the next step…")
+            self.worker.cancel()
+
+    def resume(self) -> bool:
+        run = self.run
+        if run is None or run.status != "cancelled" or not run.resume_from:
+            return False
+        if not self._check_ready():
+            return False
+        cfg = run.cfg.replace(resume=run.resume_from)
+        run.status = "running"
+        self._update_run(status="running")
+        self.panel.append_log(f"resuming from {Path(run.resume_from).name}")
+        self.worker.submit("train", lambda ctx: drive_finetune(cfg, ctx))
+        self._refresh_buttons()
+        return True
+
+    # ------------------------------------------------------------------ worker results
+    def _on_progress(self, kind: str, record: Any) -> None:
+        if kind == "compare":
+            label, record = record
+            if record.kind == "start":
+                self.panel.clear(f"Compare backbones: training {label}")
+        elif kind != "train":
+            return
+        self.panel.add(record)
+        if kind == "train" and record.kind == "cancelled" and self.run is not None:
+            self.run.resume_from = record.checkpoint
+
+    def _on_checkpoint(self, path: str, info: Any) -> None:
+        store = self.store
+        label = info.get("compare")
+        run_id = self._compare_runs.get(label) if label else (self.run.run_id if self.run else None)
+        if store is None or run_id is None or self._recorder is None:
+            return
+        try:
+            self._recorder(Path(path), info)
+            if info.get("best"):
+                model = store.models()[-1]
+                store.update_training_run(run_id, model_id=model.id, metrics=info.get("metrics") or {})
+                if not label and self.run is not None:
+                    self.run.model_id = model.id
+                    self.run.metrics = dict(info.get("metrics") or {})
+        except Exception as exc:  # noqa: BLE001 - recording must never break the run
+            log.warning("could not record checkpoint %s: %s", path, exc)
+
+    def _on_finished(self, kind: str, result: Any) -> None:
+        if kind == "estimate":
+            self.last_estimate = result
+            if self.dialog is not None:
+                self.dialog.show_estimate(result.describe())
+            self.estimate_ready.emit(result)
+        elif kind == "train":
+            self._train_finished(result)
+        elif kind == "evaluate":
+            self._show_before_after(result)
+        elif kind == "compare":
+            self._show_compare(result)
+        self._refresh_buttons()
+
+    def _on_failed(self, kind: str, message: str) -> None:
+        if kind == "estimate":
+            if self.dialog is not None:
+                self.dialog.show_estimate(f"Could not measure: {message}")
+            return
+        if kind == "train" and self.run is not None:
+            self.run.status = "failed"
+            self._update_run(status="failed", ended=True)
+            self.panel.append_log(f"failed: {message}")
+            self.run_failed.emit(message)
+        self._refresh_buttons()
+        titles = {"train": "Fine-tuning failed", "evaluate": "Evaluation failed", "compare": "Comparison failed"}
+        self._error(titles.get(kind, "Training"), message)
+
+    def _train_finished(self, outcome: Any) -> None:
+        run = self.run
+        if run is None:
+            return
+        if outcome.cancelled:
+            run.status = "cancelled"
+            run.resume_from = outcome.checkpoint
+            self._update_run(status="cancelled")
+            self.w.statusBar().showMessage(f"Fine-tuning cancelled at step {outcome.steps}; Resume continues it", 8000)
+            self.run_cancelled.emit(outcome.checkpoint)
+            return
+        run.status = "finished"
+        run.final = outcome.checkpoint
+        self._update_run(status="finished", ended=True)
+        self.panel.append_log(f"best checkpoint: {outcome.checkpoint}; measuring before/after on the val split…")
+        self.run_finished.emit(outcome.checkpoint)
+        self._start_before_after()
+
+    # ------------------------------------------------------------------ before / after
+    def previous_model(self, run: RunState) -> tuple[str, str]:
+        """(label, model) to compare against: the active pre-labeling checkpoint when it has the
+        run's classes, else the run's base model."""
+        active = self.active_checkpoint()
+        if active and Path(active).resolve() != Path(run.final or "").resolve():
+            from rnxstudio.ml.checkpoint import read_sidecar
+
+            try:
+                meta = read_sidecar(active) or {}
+            except Exception:  # noqa: BLE001 - unreadable sidecar: fall back to the base model
+                meta = {}
+            classes = [c.get("name") for c in meta.get("classes", [])]
+            if classes == list(run.snapshot.class_names):
+                return f"previous ({Path(active).name})", active
+        return f"base ({Path(run.options.base).name})", run.options.base
+
+    def _start_before_after(self) -> None:
+        from rnxstudio.ml.compare import evaluate_on_split
+
+        run = self.run
+        label, prev = self.previous_model(run)
+        kw = eval_kwargs(run.cfg)
+        coco, images, final = run.snapshot.coco, run.snapshot.image_root, run.final
+
+        def job(ctx: JobContext) -> dict[str, Any]:
+            before = evaluate_on_split(prev, coco, images, cancel=ctx.cancel, **kw)
+            after = evaluate_on_split(final, coco, images, cancel=ctx.cancel, **kw)
+            return {"before_label": label, "before": before, "after": after, "checkpoint": final}
+
+        self.worker.submit("evaluate", job)
+
+    def _show_before_after(self, res: dict[str, Any]) -> None:
+        from rnxstudio.ml.compare import comparison_table
+        from rnxstudio.ui.training.results import ResultsDialog
+
+        run = self.run
+        if run is None:
+            return
+        run.results = res
+        header, rows = comparison_table({res["before_label"]: res["before"], "new": res["after"]})
+        self._update_run(metrics=dict(run.metrics, val_after=res["after"].metrics, val_before=res["before"].metrics))
+        n = res["after"].num_images
+        intro = (f"Run {run.run_id}: COCO metrics on the same {n} validation image{'s' if n != 1 else ''} "
+                 f"(split {run.cfg.val_split:g}, seed {run.cfg.split_seed}).\nNew checkpoint: {res['checkpoint']}")
+        self.results_dialog = ResultsDialog(self.w, title="Fine-tuning results", intro=intro, header=header, rows=rows,
+                                            checkpoints={"new": res["checkpoint"]}, on_use=self.use_for_prelabel)
+        self.results_dialog.show()
+        self.panel.append_log("before/after: " + "; ".join(f"{r[0]} {r[1]} → {r[2]}" for r in rows[:2]))
+        self.results_ready.emit(self.results_dialog)
+
+    def show_results(self) -> None:
+        if self.results_dialog is not None:
+            self.results_dialog.show()
+            self.results_dialog.raise_()
+
+    def use_for_prelabel(self, checkpoint: str) -> None:
+        """Make ``checkpoint`` the active pre-labeling model (hot-swap, no restart)."""
+        pre = getattr(self.w, "prelabel", None)
+        if pre is None:
+            self._error("Pre-labeling", "Pre-labeling is not available in this window.")
+            return
+        pre.hot_swap(checkpoint)
+        self.w.statusBar().showMessage(f"Pre-labeling now uses {Path(checkpoint).name}", 8000)
+
+    # ------------------------------------------------------------------ compare backbones
+    def compare_backbones(self, names: list[str], opts: FinetuneOptions) -> bool:
+        """Train each zoo model in ``names`` with the same snapshot, split and budget (one after
+        the other on the worker thread), then show their val metrics side by side."""
+        from rnxstudio.data.exchange import ExchangeError
+        from rnxstudio.data.snapshot import new_run_dir, write_snapshot
+        from rnxstudio.ml.train import store_recorder
+
+        if not self._check_ready():
+            return False
+        if len(names) < 2 or len(set(names)) != len(names):
+            self._error("Compare backbones", "Pick two different models.")
+            return False
+        store = self.store
+        run_dir = new_run_dir(prefix="compare-")
+        try:
+            snap = write_snapshot(store, run_dir, selection=opts.selection)
+        except (ExchangeError, OSError) as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            self._error("Compare backbones", str(exc))
+            return False
+        cfgs = {}
+        self._compare_runs = {}
+        for name in names:
+            o = FinetuneOptions(**{**opts.__dict__, "base": name})
+            cfgs[name] = o.to_config(out_dir=run_dir / name, coco=snap.coco, images=snap.image_root, name=name)
+            self._compare_runs[name] = store.add_training_run(config=dict(cfgs[name].recipe(), compare=names),
+                                                              snapshot_path=str(snap.coco))
+        self._recorder = store_recorder(store, name="compare")
+        self.compare_results = None
+        self.panel.clear(f"Compare backbones: {' vs '.join(names)} on {snap.summary()}")
+        self.panel.setVisible(True)
+        coco, images = snap.coco, snap.image_root
+
+        def job(ctx: JobContext) -> dict[str, Any]:
+            import time
+
+            from rnxstudio.ml.compare import evaluate_on_split
+
+            out: dict[str, Any] = {}
+            for name, cfg in cfgs.items():
+                if ctx.cancel.is_set():
+                    break
+                sub = _Tagged(ctx, name)
+                t0 = time.monotonic()
+                outcome = drive_finetune(cfg, sub)  # type: ignore[arg-type]
+                seconds = time.monotonic() - t0
+                ev = None if outcome.cancelled else evaluate_on_split(outcome.checkpoint, coco, images,
+                                                                      cancel=ctx.cancel, **eval_kwargs(cfg))
+                out[name] = {"eval": ev, "checkpoint": outcome.checkpoint, "seconds": seconds,
+                             "steps": outcome.steps, "cancelled": outcome.cancelled}
+            return out
+
+        self.worker.submit("compare", job)
+        self._refresh_buttons()
+        return True
+
+    def _show_compare(self, res: dict[str, Any]) -> None:
+        from rnxstudio.ml.compare import comparison_table
+        from rnxstudio.ui.training.results import ResultsDialog
+
+        self.compare_results = res
+        store = self.store
+        for name, r in res.items():
+            run_id = self._compare_runs.get(name)
+            if store is not None and run_id is not None:
+                try:
+                    store.update_training_run(run_id, status="cancelled" if r["cancelled"] else "finished",
+                                              ended=not r["cancelled"],
+                                              metrics={"val": r["eval"].metrics} if r["eval"] is not None else None)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("could not update compare run %s: %s", run_id, exc)
+        header, rows = comparison_table({n: r["eval"] for n, r in res.items()})
+        rows.append(["train time"] + [f"{r['seconds']:.0f} s ({r['steps']} steps)" for r in res.values()]
+                    + ([""] if len(res) == 2 else []))
+        done = {n: r["checkpoint"] for n, r in res.items() if not r["cancelled"]}
+        self.compare_dialog = ResultsDialog(
+            self.w, title="Compare backbones",
+            intro="Same snapshot, split, image size, batch and budget for each model; COCO metrics on the val split.",
+            header=header, rows=rows, checkpoints=done, on_use=self.use_for_prelabel)
+        self.compare_dialog.show()
+        self.compare_ready.emit(self.compare_dialog)
+
+    # ------------------------------------------------------------------ shutdown
+    def shutdown(self) -> None:
+        running = self.worker.busy and self.worker.current_kind == "train"
+        self.worker.shutdown()
+        if running and self.run is not None:
+            self.run.status = "cancelled"
+            self._update_run(status="cancelled")
+        for dlg in (self.results_dialog, self.compare_dialog):
+            if dlg is not None:
+                dlg.close()
+
+
+class _Tagged:
+    """A JobContext view that tags progress and checkpoints with a compare entry's name."""
+
+    def __init__(self, ctx: JobContext, label: str):
+        self._ctx = ctx
+        self.label = label
+        self.cancel = ctx.cancel
+
+    def progress(self, record: Any) -> None:
+        self._ctx.progress((self.label, record))
+
+    def checkpoint(self, path: Any, info: dict[str, Any]) -> None:
+        self._ctx.checkpoint(path, dict(info, compare=self.label))
+
+    def note(self, text: str) -> None:
+        self._ctx.note(f"{self.label}: {text}")
