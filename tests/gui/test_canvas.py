@@ -363,3 +363,41 @@ def test_set_image_rejects_bad_arrays(canvas):
 def test_unknown_mode_is_refused(canvas):
     with pytest.raises(ValueError, match="unknown canvas mode"):
         canvas.set_mode("polygon")
+
+
+def test_label_hangs_inside_a_box_at_the_top_edge(canvas):
+    canvas.set_boxes([Box(10, 0, 60, 40, 1, id=1), Box(10, 60, 60, 100, 1, id=2)], CATS)
+    top, lower = canvas._items[1]._label, canvas._items[2]._label
+    assert top.boundingRect().top() >= 0.0  # inside the box, still on the image
+    assert lower.boundingRect().bottom() <= 0.0  # above the box as usual
+    canvas.set_boxes([Box(10, 0, 60, 40, 1, id=1, source=BoxSource.PREDICTED, score=0.5),
+                      Box(10, 60, 60, 100, 1, id=2)], CATS)
+    assert top.boundingRect().top() >= 0.0  # a new text keeps the placement
+
+
+def test_boxes_replaced_during_a_drag_keep_the_preview(canvas):
+    canvas.set_boxes(boxes3(), CATS)
+    edited = spy(canvas.box_edited)
+    image_drag(canvas, (40.0, 40.0), (50.0, 40.0), release=False)
+    canvas.set_boxes(boxes3(), CATS)  # e.g. a prediction arrived mid-drag
+    approx_box(canvas.box_xyxy(7), (30, 20, 70, 60), tol=0.26)
+    canvas.set_boxes(boxes3()[1:], CATS)  # the dragged box vanished: the drag is dropped
+    mouse(canvas, "release", canvas.map_from_image(50.0, 40.0))
+    assert edited == []
+
+
+def test_set_image_refuses_other_threads(canvas):
+    import threading
+
+    errors = []
+
+    def worker():
+        try:
+            canvas.set_image(np.zeros((4, 4, 3), np.uint8))
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert errors and "GUI thread" in errors[0]

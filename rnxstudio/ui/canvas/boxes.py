@@ -55,6 +55,7 @@ class BoxLayerMixin:
             if item is None:
                 item = self._items[box.id] = BoxItem(box, cat)
                 item.setOpacity(self._opacity)
+                item.set_view_zoom(self.zoom())
                 self.scene().addItem(item)
             elif item.box != box or item._category != cat:
                 item.update_box(box, cat)

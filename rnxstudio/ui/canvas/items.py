@@ -71,8 +71,21 @@ class LabelItem(QGraphicsItem):
         w = fm.horizontalAdvance(text) + 6.0
         h = fm.height() + 2.0
         # Anchored at the box's top-left corner, sitting just above it.
-        self._rect = QRectF(0.0, -h, w, h)
+        inside = not self._rect.isNull() and self._rect.top() >= 0.0
+        self._rect = QRectF(0.0, 0.0 if inside else -h, w, h)
         self.update()
+
+    def set_inside(self, inside: bool) -> None:
+        """Hang the tag inside the box (under its top edge) instead of above it."""
+        if inside == (self._rect.top() >= 0.0) or self._rect.isNull():
+            return
+        self.prepareGeometryChange()
+        h = self._rect.height()
+        self._rect.moveTop(0.0 if inside else -h)
+        self.update()
+
+    def height(self) -> float:
+        return self._rect.height()
 
     @property
     def text(self) -> str:
@@ -109,6 +122,7 @@ class BoxItem(QGraphicsRectItem):
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.box = box
         self._selected = False
+        self.view_zoom = 1.0  # kept current by the canvas; places the label
         self._label = LabelItem(self)
         self._handles: dict[str, HandleItem] = {}  # made on first selection (most boxes never are)
         self.setZValue(Z_BOX)
@@ -128,9 +142,15 @@ class BoxItem(QGraphicsRectItem):
         if rect != self.rect():
             self.setRect(rect)
         self._label.setPos(QPointF(x1, y1))
+        # Near the image's top edge the tag would hang outside the image: put it inside.
+        self._label.set_inside(y1 * self.view_zoom < self._label.height())
         if self._handles:
             for name, (hx, hy) in handle_points(xyxy).items():
                 self._handles[name].setPos(QPointF(hx, hy))
+
+    def set_view_zoom(self, zoom: float) -> None:
+        self.view_zoom = zoom
+        self._label.set_inside(self.box.y1 * zoom < self._label.height())
 
     def current_xyxy(self) -> tuple[float, float, float, float]:
         r = self.rect()

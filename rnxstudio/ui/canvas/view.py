@@ -177,6 +177,8 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
         self.centerOn(scene_pt - (anchor - view_center) / zoom)
         self._update_level()
         if not math.isclose(old, zoom):
+            for item in self._items.values():
+                item.set_view_zoom(zoom)
             self.zoom_changed.emit(zoom)
 
     def fit(self) -> None:
