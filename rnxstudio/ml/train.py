@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from rnxstudio.data.images import ImageLoadError
 from rnxstudio.ml import optim
 from rnxstudio.ml import train_state as ts
 from rnxstudio.ml.train_config import Progress, TrainConfig, TrainingError
@@ -110,6 +111,7 @@ class _Trainer:
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
+        self.clock = cfg.clock or time.monotonic
         self.ctx, self.device = ts.dist_setup(cfg.device)
         self.out = Path(cfg.out_dir)
         if self.ctx.is_main:
@@ -119,12 +121,18 @@ class _Trainer:
         self.data = load_data(cfg)
         if not self.data.samples:
             raise TrainingError(f"{self.data.source}: no images to train on")
+        missing = [s.path for s in self.data.samples if not os.path.isfile(s.path)]
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise TrainingError(f"{len(missing)} image files not found: {', '.join(missing[:3])}{more} "
+                                f"(is the image root right? {cfg.images or 'default: the COCO file folder'})")
         self.train_idx, self.val_idx = split_train_val(self.data.samples, cfg.val_split, cfg.split_seed)
         self.built, self.parent, self.notes, self.layers = _build(cfg, self.data, self.device, self.resume_state)
         self.model = self.built.model.to(self.device)
         self.cuda = self.device.type == "cuda"
         self.amp = self.cuda if cfg.amp is None else (cfg.amp and self.cuda)
-        if (self.cuda if cfg.channels_last is None else cfg.channels_last) and self.cuda:
+        self.channels_last = self.cuda and (cfg.channels_last is None or cfg.channels_last)
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         tr = self.model.transform
         self.size = int(cfg.size or (tr.min_size[-1] if isinstance(tr.min_size, (tuple, list)) else tr.min_size))
@@ -192,7 +200,7 @@ class _Trainer:
             "best_path": str(self.best_path) if self.best_path else "",
             "micro": self.micro, "trainable_layers": self.layers, "class_names": list(self.data.class_names),
             "category_ids": list(self.data.category_ids), "base_lr": self.base_lr,
-            "elapsed_s": self.elapsed_before + (time.monotonic() - self.t0 if hasattr(self, "t0") else 0.0),
+            "elapsed_s": self.elapsed_before + (self.clock() - self.t0 if hasattr(self, "t0") else 0.0),
         }
 
     def _restore(self, st: dict[str, Any]) -> None:
@@ -246,7 +254,7 @@ def _forward_backward(tr: _Trainer, images: list, targets: list) -> dict[str, fl
     for k in range(0, n, tr.micro):
         imgs = [im.to(tr.device, non_blocking=True) for im in images[k:k + tr.micro]]
         tgts = [{key: v.to(tr.device) for key, v in t.items()} for t in targets[k:k + tr.micro]]
-        if tr.model.transform and tr.cuda and (tr.cfg.channels_last is not False):
+        if tr.channels_last:
             imgs = [im.contiguous(memory_format=torch.channels_last) for im in imgs]
         with torch.autocast(tr.device.type, dtype=torch.float16, enabled=tr.amp):
             loss_dict = _compute_losses(model, imgs, tgts)
@@ -365,11 +373,21 @@ def _evaluate_and_save(tr: _Trainer, tag: str) -> tuple[Any, Path]:
     return result, path
 
 
+def _eval_cost_per_step(tr: _Trainer, step_s: float) -> float:
+    """Validation time spread over the training steps, for planning a --minutes run: inference
+    is taken as ~40% of a training step per image."""
+    if not tr.val_idx:
+        return 0.0
+    per_image = step_s / max(1, tr.cfg.batch_size) * 0.4
+    one_eval = len(tr.val_idx) / tr.ctx.world_size * per_image
+    return one_eval / (tr.steps_per_epoch * max(1, tr.cfg.eval_every))
+
+
 def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
     cfg = tr.cfg
     tr.model.train()
     _set_train_sizes(tr)
-    tr.t0 = time.monotonic()
+    tr.t0 = tr.clock()
     start_msg = (f"{len(tr.train_idx)} train / {len(tr.val_idx)} val images, {len(tr.data.class_names)} classes, "
                  f"{tr.steps_per_epoch} steps/epoch, lr {tr.base_lr:.3g}, trainable stages {tr.layers}, "
                  f"device {tr.device}{' (AMP)' if tr.amp else ''}"
@@ -397,11 +415,14 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
                 if cfg.cancel is not None and cfg.cancel.is_set():
                     stopped = "cancelled"
                     break
-                if deadline is not None and time.monotonic() > deadline and tr.step > 0:
+                if deadline is not None and tr.clock() > deadline and tr.step > 0:
                     stopped = "time budget reached"
                     break
-                t_step = time.monotonic()
-                images, targets = collate([tr.train_ds[i] for i in batch_idx])
+                t_step = tr.clock()
+                try:
+                    images, targets = collate([tr.train_ds[i] for i in batch_idx])
+                except (DataError, ImageLoadError) as exc:
+                    raise TrainingError(str(exc)) from exc
                 lr = tr.lr_at(tr.step)
                 optim.set_lr(tr.optimizer, lr)
                 losses, msg = _train_step(tr, list(images), list(targets))
@@ -418,14 +439,14 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
                     continue
                 tr.consecutive_nonfinite = 0
                 tr.step += 1
-                dt = time.monotonic() - t_step
+                dt = tr.clock() - t_step
                 times.append(dt)
                 if tr.total_steps is None:  # --minutes: time a few steps, then fix the plan
                     timed.append(dt)
                     if len(timed) > _MEASURE_STEPS:
                         per = sum(timed[1:]) / (len(timed) - 1)
-                        left = max(0.0, (deadline or 0) - time.monotonic())
-                        tr.total_steps = tr.step + max(1, int(left / per))
+                        left = max(0.0, (deadline or 0) - tr.clock())
+                        tr.total_steps = tr.step + max(1, int(left / (per + _eval_cost_per_step(tr, per))))
                         if cfg.epochs is not None:
                             tr.total_steps = min(tr.total_steps, cfg.epochs * tr.steps_per_epoch)
                         msg = (msg + "; " if msg else "") + f"planned {tr.total_steps} steps for {cfg.minutes:g} min"

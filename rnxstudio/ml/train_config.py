@@ -77,13 +77,14 @@ class TrainConfig:
     name: str = "model"  # checkpoint stem prefix
     cancel: threading.Event | None = None
     on_checkpoint: Callable[[Path, dict[str, Any]], None] | None = None  # (path, info) e.g. store hook
+    clock: Callable[[], float] | None = None  # seconds; None = time.monotonic (benchmarks may use CPU time)
 
     def replace(self, **kw: Any) -> TrainConfig:
         return dataclasses.replace(self, **kw)
 
     def recipe(self) -> dict[str, Any]:
         """The JSON-able part of the config, recorded with every checkpoint."""
-        skip = {"labelset", "cancel", "on_checkpoint"}
+        skip = {"labelset", "cancel", "on_checkpoint", "clock"}
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             if f.name in skip:
