@@ -1,0 +1,140 @@
+"""Grad-CAM of one detection: finite, non-zero, box-specific, leak-free, and localised after a
+short training on a one-object image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rnxstudio.data.demo import make_scene
+from rnxstudio.ml.introspect.gradcam import _hooks_left, gradcam, gradcam_stages
+from rnxstudio.ml.tensors import image_to_tensor
+from rnxstudio.ml.zoo import build_model
+
+
+def _tiny(size: int):
+    torch.manual_seed(0)
+    built = build_model("resnext_tiny_fpn", num_classes=5, pretrained_backbone=False,
+                        min_size=size, max_size=size)
+    built.model.eval()
+    return built
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return _tiny(128)
+
+
+@pytest.fixture(scope="module")
+def image():
+    rgb, objects = make_scene(np.random.default_rng(3), 160, 128, 3)
+    return rgb, objects
+
+
+def test_stages_listed(tiny):
+    assert gradcam_stages(tiny) == ["stem", "res2", "res3", "res4", "res5", "P2", "P3", "P4", "P5", "P6"]
+
+
+@pytest.mark.parametrize("method", ["gradcam", "hirescam"])
+@pytest.mark.parametrize("stage", ["res3", "res5"])
+def test_nonzero_finite_and_box_specific(tiny, image, stage, method):
+    rgb, objects = image
+    (c0, b0), (c1, b1) = objects[0], objects[1]
+    r0 = gradcam(tiny, rgb, b0, c0 + 1, stage=stage, method=method)
+    r1 = gradcam(tiny, rgb, b1, c1 + 1, stage=stage, method=method)
+    for r in (r0, r1):
+        assert r.reached
+        assert r.heat.shape == rgb.shape[:2] and r.heat.dtype == np.float32
+        assert np.isfinite(r.heat).all() and np.isfinite(r.cam).all()
+        assert 0.3 < r.heat.max() <= 1.0 and r.heat.min() >= 0
+        assert r.cam.max() > 0
+    assert np.abs(r0.heat - r1.heat).mean() > 1e-3
+    # same box, same class, same result (deterministic)
+    again = gradcam(tiny, rgb, b0, c0 + 1, stage=stage, method=method)
+    np.testing.assert_allclose(again.cam, r0.cam, rtol=1e-5, atol=1e-6)
+
+
+def test_no_leaks_no_param_grads_mode_restored(tiny, image):
+    rgb, objects = image
+    model = tiny.model
+    model.train()
+    try:
+        gradcam(tiny, rgb, objects[0][1], 1, stage="res4", target="score")
+        assert model.training
+    finally:
+        model.eval()
+    gradcam(tiny, rgb, objects[0][1], 1, stage="P2")
+    assert _hooks_left(model) == 0
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_level_unused_by_roi_head_gives_zero_map(tiny, image):
+    rgb, objects = image
+    r = gradcam(tiny, rgb, objects[0][1], 1, stage="P6")  # P6 feeds only the RPN
+    assert not r.reached and r.heat.max() == 0 and r.cam.max() == 0
+
+
+def test_bad_arguments(tiny, image):
+    rgb, objects = image
+    box = objects[0][1]
+    with pytest.raises(ValueError, match="unknown stage"):
+        gradcam(tiny, rgb, box, 1, stage="res9")
+    with pytest.raises(ValueError, match="label 6 out of range"):
+        gradcam(tiny, rgb, box, 6)
+    with pytest.raises(ValueError, match="invalid box"):
+        gradcam(tiny, rgb, (10, 10, 5, 20), 1)
+    with pytest.raises(ValueError, match="target"):
+        gradcam(tiny, rgb, box, 1, target="prob")
+    with pytest.raises(ValueError, match="method"):
+        gradcam(tiny, rgb, box, 1, method="cam++")
+    assert _hooks_left(tiny.model) == 0
+
+
+@pytest.fixture(scope="module")
+def trained_one_object():
+    """Tiny model trained 20 SGD steps on one 96-px image holding a single object."""
+    rgb, objects = make_scene(np.random.default_rng(7), 96, 96, 1)
+    assert len(objects) == 1
+    built = _tiny(96)
+    model = built.model
+    x = image_to_tensor(rgb)
+    target = {"boxes": torch.tensor([objects[0][1]], dtype=torch.float32),
+              "labels": torch.tensor([objects[0][0] + 1])}
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    model.train()
+    first = last = None
+    for _ in range(20):
+        loss = sum(model([x], [target]).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = float(loss.detach()) if first is None else first
+        last = float(loss.detach())
+    model.eval()
+    opt.zero_grad(set_to_none=True)
+    assert last < first * 0.5  # it did learn something
+    return built, rgb, objects[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["res2", "res3", "P2"])
+def test_elementwise_cam_peaks_inside_the_box(trained_one_object, stage):
+    built, rgb, (cls, box) = trained_one_object
+    r = gradcam(built, rgb, box, cls + 1, stage=stage, method="hirescam", target="score")
+    y, x = np.unravel_index(np.argmax(r.heat), r.heat.shape)
+    x1, y1, x2, y2 = box
+    assert x1 <= x <= x2 and y1 <= y <= y2, (stage, (x, y), box)
+    inside = np.zeros(r.heat.shape, bool)
+    inside[int(y1):int(np.ceil(y2)), int(x1):int(np.ceil(x2))] = True
+    assert r.heat[inside].mean() > 1.5 * r.heat[~inside].mean()
+
+
+@pytest.mark.slow
+def test_classic_gradcam_on_trained_model_is_box_specific(trained_one_object):
+    built, rgb, (cls, box) = trained_one_object
+    other = (60.0, 60.0, 92.0, 92.0)  # a background box away from the object
+    a = gradcam(built, rgb, box, cls + 1, stage="res4")
+    b = gradcam(built, rgb, other, cls + 1, stage="res4")
+    assert a.reached and b.reached
+    assert np.abs(a.heat - b.heat).mean() > 1e-2
