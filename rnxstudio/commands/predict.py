@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(e.g. a torchvision state dict saved with torch.save)")
     parser.add_argument("--backbone-weights", metavar="FILE",
                         help="ImageNet ResNet/ResNeXt state dict for a zoo model's backbone")
+    parser.add_argument("--coco-weights", action="store_true",
+                        help="resnet50_fpn: torchvision's COCO-trained detector (when cached or downloadable)")
     parser.add_argument("--min-size", type=int, help="resize the shorter side to this (zoo models)")
     parser.add_argument("--max-size", type=int, help="cap the longer side at this (zoo models)")
     parser.add_argument("--amp", choices=("auto", "fp16", "bf16", "off"), default="auto",
@@ -91,13 +93,17 @@ def _load_model(args: argparse.Namespace):
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     if args.model in MODELS:
         names = classes or ["object"]
-        kw = {}
+        kw: dict = {}
+        if args.coco_weights:
+            kw["coco_weights"] = True
+            if not classes:
+                names = None
         if args.min_size:
             kw["min_size"] = args.min_size
         if args.max_size:
             kw["max_size"] = args.max_size
         try:
-            return build_model(args.model, num_classes=len(names), class_names=names,
+            return build_model(args.model, num_classes=len(names) if names else 90, class_names=names,
                                backbone_weights_path=args.backbone_weights, **kw)
         except ValueError as exc:
             raise CliError(str(exc)) from exc

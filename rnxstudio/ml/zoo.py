@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,15 +44,24 @@ class ModelSpec:
     weights: str | None = None  # "EnumClass.MEMBER" in torchvision.models, None = none exist
     default_min_size: int = 800
     default_max_size: int = 1333
+    coco_weights: str | None = None  # "EnumClass.MEMBER" in torchvision.models.detection
 
     def weights_enum(self) -> Any | None:
         """The torchvision weights enum member for the ImageNet backbone, or None."""
-        if self.weights is None:
-            return None
-        import torchvision.models as tvm
+        return _enum(self.weights, "torchvision.models")
 
-        cls_name, member = self.weights.split(".")
-        return getattr(getattr(tvm, cls_name), member)
+    def coco_weights_enum(self) -> Any | None:
+        """torchvision's COCO-trained detector weights for this exact architecture, or None."""
+        return _enum(self.coco_weights, "torchvision.models.detection")
+
+
+def _enum(text: str | None, module: str) -> Any | None:
+    if text is None:
+        return None
+    import importlib
+
+    cls_name, member = text.split(".")
+    return getattr(getattr(importlib.import_module(module), cls_name), member)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -85,6 +95,7 @@ MODELS: dict[str, ModelSpec] = {
             "Plain ResNet-50 with FPN: the comparison baseline for the ResNeXt models. About 41 M "
             "parameters, slightly cheaper than X50 (detectron2 R50-FPN 3x: 40.2 AP).",
             "resnet50", fpn=True, weights="ResNet50_Weights.IMAGENET1K_V2",
+            coco_weights="FasterRCNN_ResNet50_FPN_Weights.COCO_V1",
         ),
         ModelSpec(
             "resnext50_32x4d_c4",
@@ -144,6 +155,23 @@ def get_spec(name: str) -> ModelSpec:
         raise KeyError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
 
 
+def _fetch_weights(url: str, allow_download: bool | None) -> tuple[dict[str, torch.Tensor] | None, Path, str]:
+    """(state dict or None, hub cache path, reason it is missing) for a torchvision weights URL."""
+    path = bb.hub_checkpoint_path(url)
+    reason = ""
+    if not path.is_file():
+        if bb.downloads_allowed(allow_download):
+            reason = bb.try_download(url, path) or ""
+        else:
+            reason = f"downloads disabled ({bb.NO_DOWNLOAD_ENV}=1 or allow_download=False)"
+    if path.is_file():
+        try:
+            return bb.read_state_dict(path), path, ""
+        except Exception as exc:  # noqa: BLE001 - a damaged cache file falls back like a missing one
+            reason = f"cached file is unreadable ({exc}); delete it and retry"
+    return None, path, reason
+
+
 def _find_imagenet_state(spec: ModelSpec, backbone_weights_path: str | None,
                          allow_download: bool | None) -> tuple[dict[str, torch.Tensor] | None, str, list[str]]:
     """Return (state dict or None, source text, warnings) for the spec's ImageNet backbone."""
@@ -155,18 +183,9 @@ def _find_imagenet_state(spec: ModelSpec, backbone_weights_path: str | None,
     enum = spec.weights_enum()
     if enum is None:
         return None, "", [f"{spec.name}: no pretrained backbone weights exist for this model; random init"]
-    path = bb.hub_checkpoint_path(enum.url)
-    reason = ""
-    if not path.is_file():
-        if bb.downloads_allowed(allow_download):
-            reason = bb.try_download(enum.url, path) or ""
-        else:
-            reason = f"downloads disabled ({bb.NO_DOWNLOAD_ENV}=1 or allow_download=False)"
-    if path.is_file():
-        try:
-            return bb.read_state_dict(path), str(path), []
-        except Exception as exc:  # noqa: BLE001 - a damaged cache file falls back like a missing one
-            reason = f"cached file is unreadable ({exc}); delete it and retry"
+    state, path, reason = _fetch_weights(enum.url, allow_download)
+    if state is not None:
+        return state, str(path), []
     warning = (
         f"{spec.name}: ImageNet backbone weights not available ({reason}). Built with RANDOM init and "
         f"GroupNorm. To use pretrained weights put {path.name} ({enum.url}) at {path}, or pass "
@@ -207,16 +226,34 @@ def build_model(
     detections_per_img: int = 100,
     norm: str | None = None,
     allow_download: bool | None = None,
+    coco_weights: bool = False,
 ) -> BuiltModel:
     """Build zoo member ``name`` for ``num_classes`` foreground classes (background added here).
 
     ``min_size``/``max_size`` default to the spec's sizes (800/1333; 320/512 for the tiny model).
     ``trainable_layers`` (0-5 backbone stages) defaults to 3 with pretrained weights, 5 without.
     ``norm`` None picks frozen_bn when ImageNet weights were loaded, else gn. ``allow_download``
-    None means "unless RNXSTUDIO_NO_DOWNLOAD=1". Raises KeyError for an unknown name and
+    None means "unless RNXSTUDIO_NO_DOWNLOAD=1". ``coco_weights`` (resnet50_fpn only) loads
+    torchvision's COCO-trained detector when cached or downloadable: its 90-label head is kept when
+    ``class_names`` is None and ``num_classes`` is 90, else replaced; when unavailable the build
+    falls back to the ImageNet path with a warning. Raises KeyError for an unknown name and
     ValueError for bad arguments or a backbone weights file that does not fit.
     """
     spec = get_spec(name)
+    if coco_weights:
+        built = _build_coco(spec, num_classes=num_classes, class_names=class_names,
+                            trainable_layers=trainable_layers, min_size=min_size, max_size=max_size,
+                            score_thresh=score_thresh, nms_thresh=nms_thresh,
+                            detections_per_img=detections_per_img, allow_download=allow_download)
+        if isinstance(built, BuiltModel):
+            return built
+        fallback = build_model(name, num_classes=num_classes, class_names=class_names,
+                               pretrained_backbone=pretrained_backbone, backbone_weights_path=backbone_weights_path,
+                               trainable_layers=trainable_layers, min_size=min_size, max_size=max_size,
+                               score_thresh=score_thresh, nms_thresh=nms_thresh,
+                               detections_per_img=detections_per_img, norm=norm, allow_download=allow_download)
+        fallback.warnings.insert(0, built)
+        return fallback
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if class_names is None:
@@ -282,6 +319,35 @@ def build_model(
         weights_origin="pretrained-backbone" if loaded else "random",
         warnings=warnings, build_kwargs=build_kwargs,
     )
+
+
+def _build_coco(spec: ModelSpec, *, num_classes: int, class_names: list[str] | None,
+                allow_download: bool | None, **kw: Any) -> BuiltModel | str:
+    """torchvision's COCO detector as a BuiltModel, or the warning text when it is unavailable."""
+    enum = spec.coco_weights_enum()
+    if enum is None:
+        with_coco = [m.name for m in MODELS.values() if m.coco_weights]
+        raise ValueError(f"{spec.name} has no COCO-trained weights (only {', '.join(with_coco)})")
+    state, path, reason = _fetch_weights(enum.url, allow_download)
+    if state is None:
+        return (f"{spec.name}: COCO weights not available ({reason}); put {path.name} ({enum.url}) at "
+                f"{path}. Falling back to the ImageNet backbone.")
+    coco_names = [str(c) for c in enum.meta["categories"][1:]]
+    if kw.get("trainable_layers") is None:
+        kw["trainable_layers"] = 3
+    built = build_model(spec.name, num_classes=len(coco_names), class_names=coco_names,
+                        pretrained_backbone=False, norm="frozen_bn", **kw)
+    try:
+        built.model.load_state_dict(state)
+    except RuntimeError as exc:
+        return f"{path}: COCO weights do not fit {spec.name} ({str(exc).splitlines()[0]})"
+    built.weights_origin, built.warnings = "coco", []
+    built.category_ids = list(range(1, len(coco_names) + 1))  # torchvision label == COCO category id
+    if class_names is not None or num_classes != len(coco_names):
+        names = class_names or [f"class_{i}" for i in range(1, num_classes + 1)]
+        built = replace_predictor(built, names)
+        built.warnings.append("COCO backbone, FPN and RPN kept; new box predictor for your classes")
+    return built
 
 
 def rebuild_kwargs(build_kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -84,3 +84,29 @@ def test_damaged_cache_file_falls_back_with_warning(empty_hub, monkeypatch):
     target.write_bytes(b"PK\x03\x04 truncated")
     built = zoo.build_model("resnet50_fpn", num_classes=1, min_size=64, max_size=96)
     assert built.weights_origin == "random" and "unreadable" in built.warnings[0]
+
+
+def test_coco_weights_from_cache_and_fallback(empty_hub, monkeypatch):
+    """torchvision's COCO detector loads from the hub cache; without it the build falls back."""
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+
+    monkeypatch.setenv("RNXSTUDIO_NO_DOWNLOAD", "1")
+    missing = zoo.build_model("resnet50_fpn", num_classes=2, coco_weights=True, min_size=64, max_size=96)
+    assert missing.weights_origin == "random" and "COCO weights not available" in missing.warnings[0]
+    with pytest.raises(ValueError, match="no COCO-trained weights"):
+        zoo.build_model("resnext_tiny_fpn", num_classes=2, coco_weights=True)
+
+    torch.manual_seed(0)
+    tv = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
+    target = empty_hub / "checkpoints" / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
+    target.parent.mkdir(parents=True)
+    torch.save(tv.state_dict(), target)
+    built = zoo.build_model("resnet50_fpn", num_classes=90, coco_weights=True, min_size=64, max_size=96)
+    assert built.weights_origin == "coco" and built.norm == "frozen_bn" and built.warnings == []
+    assert built.class_names[0] == "person" and len(built.class_names) == 90
+    assert built.category_ids[:3] == [1, 2, 3]
+    assert torch.equal(built.model.backbone.body.conv1.weight, tv.backbone.body.conv1.weight)
+    mine = zoo.build_model("resnet50_fpn", num_classes=2, class_names=["cat", "dog"], coco_weights=True,
+                           min_size=64, max_size=96)
+    assert mine.class_names == ["cat", "dog"] and mine.model.roi_heads.box_predictor.cls_score.out_features == 3
+    assert torch.equal(mine.model.rpn.head.conv[0][0].weight, tv.rpn.head.conv[0][0].weight)
