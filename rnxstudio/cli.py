@@ -73,6 +73,15 @@ def _run_gui(path: str | None, demo: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "bench" and not argv[1].startswith("-"):
+        # `rnxstudio bench NAME --opt ...`: the benchmark parses its own options (argparse's
+        # REMAINDER cannot pass options that start with "--" through a sub-parser)
+        from rnxstudio.commands import bench
+
+        if argv[1] in bench.BENCHES:
+            rest = argv[2:][1:] if argv[2:3] == ["--"] else argv[2:]
+            return bench.run_bench(argv[1], rest)
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command in (None, "gui"):

@@ -31,8 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    module = importlib.import_module(args._bench_module)
-    parser = argparse.ArgumentParser(prog=f"rnxstudio bench {args.bench}", description=BENCHES[args.bench][1])
-    module.add_arguments(parser)
     rest = args.bench_args[1:] if args.bench_args[:1] == ["--"] else args.bench_args  # `bench NAME -- --opt`
-    return int(module.run(parser.parse_args(rest)) or 0)
+    return run_bench(args.bench, rest)
+
+
+def run_bench(name: str, argv: list[str]) -> int:
+    """Run benchmark ``name`` with its own options (``argv`` as typed after the name)."""
+    module = importlib.import_module(BENCHES[name][0])
+    parser = argparse.ArgumentParser(prog=f"rnxstudio bench {name}", description=BENCHES[name][1])
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(argv)) or 0)
