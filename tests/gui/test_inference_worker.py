@@ -46,7 +46,7 @@ class FakePredictor:
 def need_run_inference() -> None:
     """The batch tests drive the real ml.predict.run_inference; import torch up front so its
     (slow, on a loaded machine) import does not eat into the signal timeouts."""
-    pytest.importorskip("rnxstudio.ml.predict")
+    import rnxstudio.ml.predict  # noqa: F401
 
 
 def img(marker: int, size: int = 16) -> np.ndarray:
@@ -232,8 +232,8 @@ def test_shutdown_during_a_batch_is_clean(qtbot, qtlog):
 
 
 def test_real_tiny_model_prelabels_on_the_worker(make_worker, qtbot, tmp_path):
-    zoo = pytest.importorskip("rnxstudio.ml.zoo")
-    pytest.importorskip("rnxstudio.ml.predict")
+    from rnxstudio.ml import zoo
+
     from PIL import Image
 
     def factory():

@@ -100,7 +100,6 @@ def test_user_errors_are_one_line(dataset, tmp_path, capsys, args, message):
 
 @pytest.mark.parametrize("fmt", ["voc", "yolo"])
 def test_voc_yolo_round_trip(dataset, tmp_path, capsys, fmt):
-    pytest.importorskip(f"rnxstudio.data.{fmt}", reason=f"data.{fmt} (helper H2) not merged yet")
     folder, _ = dataset
     main(["import", str(folder), str(folder / "annotations.json")])
     out = tmp_path / fmt
@@ -127,7 +126,6 @@ def test_voc_yolo_round_trip(dataset, tmp_path, capsys, fmt):
 
 
 def test_video_export_writes_frames(tmp_path, capsys):
-    pytest.importorskip("rnxstudio.data.video", reason="data.video (helper H2) not merged yet")
     from rnxstudio.data.demo import make_shapes_video
 
     video = tmp_path / "clip.avi"

@@ -148,7 +148,6 @@ def test_fill_image_sizes_reads_headers_and_records_errors(folder):
 
 
 def test_video_project_one_record_per_frame(tmp_path):
-    pytest.importorskip("rnxstudio.data.video", reason="data.video (helper H2) not merged yet")
     from rnxstudio.data.demo import make_shapes_video
 
     video = tmp_path / "clip.avi"
