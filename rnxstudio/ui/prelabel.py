@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
 
 from rnxstudio.core.model import ImageStatus, default_color
@@ -64,6 +64,7 @@ class PrelabelController(QObject):
         self.model_loaded = False
         self.auto = False
         self._batch_running = False
+        self._prewarm_thread = None
 
         sb = window.statusBar()
         self.sb_model = QLabel("model: none", window)
@@ -89,6 +90,18 @@ class PrelabelController(QObject):
         self.controller.image_ready.connect(self._on_image_ready)
         self.controller.project_closed.connect(self.worker.invalidate)
         window.shutdown_hooks.append(self.shutdown)
+        # Importing torch holds the interpreter lock for seconds. Do it once, early, while the
+        # user is still looking at the first image, instead of when they pick a model.
+        QTimer.singleShot(1500, self._prewarm)
+
+    def _prewarm(self) -> None:
+        import sys
+        import threading
+
+        if "rnxstudio.ml.predict" not in sys.modules and self._prewarm_thread is None:
+            self._prewarm_thread = threading.Thread(target=lambda: __import__("rnxstudio.ml.predict"),
+                                                    daemon=True, name="rnx-ml-prewarm")
+            self._prewarm_thread.start()
 
     # ---- model ------------------------------------------------------------------------------
     def class_names(self) -> list[str]:
@@ -256,6 +269,8 @@ class PrelabelController(QObject):
 
     def shutdown(self) -> None:
         self.worker.shutdown()
+        if self._prewarm_thread is not None:  # never leave an import half-done at exit
+            self._prewarm_thread.join()
 
 
 def install(window) -> None:
