@@ -48,9 +48,15 @@ def _close_on_signals(app: QApplication, window) -> None:
 
     from PySide6.QtCore import QTimer
 
-    def handler(_signum, _frame):
+    def close_and_quit() -> None:
         window.close()
         app.quit()
+
+    def handler(_signum, _frame):
+        # Python runs this between any two bytecodes of whatever Python code Qt is calling (a
+        # model's data() during a paint, a slot…); closing right here would reset models and
+        # delete objects under that caller's feet (IndexError, then segfault). Queue it instead.
+        QTimer.singleShot(0, close_and_quit)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:

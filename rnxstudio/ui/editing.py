@@ -227,6 +227,10 @@ class EditingController(QObject):
         if rec is None or row is None:
             return
         nxt = self.controller.files.id_at(row + 1)
+        if nxt is not None and self.store.image(nxt).width <= 0:
+            from rnxstudio.data.project import fill_image_sizes
+
+            fill_image_sizes(self.store, [nxt])  # not shown yet: its size comes from the file header
         if nxt is not None and self.bridge.push(cmd.PasteBoxes(rec.id, nxt)):
             self.controller.step(+1)
 

@@ -97,7 +97,7 @@ class FileListModel(QAbstractListModel):
         return 0 if parent.isValid() else len(self._ids)
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
-        if not index.isValid():
+        if not index.isValid() or not 0 <= index.row() < len(self._ids):  # a view's stale index
             return None
         image_id = self._ids[index.row()]
         if role == ImageIdRole:

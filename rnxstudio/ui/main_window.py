@@ -289,10 +289,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened {name}: {n} images" if n else "This project has no images", 5000)
 
     def _apply_filter(self) -> None:
-        status = self.status_filter.currentData()
+        status = self.status_filter.currentData()  # Qt hands a str-based enum back as a plain str
         current = self.controller.current
         self.controller.files.set_filter(
-            status=status if isinstance(status, ImageStatus) else None,
+            status=ImageStatus(status) if status else None,
             category_id=self.class_filter.currentData(),
             search=self.search.text().strip() or None,
         )
