@@ -51,11 +51,19 @@ def tiny_options(**kw):
 
 @pytest.mark.slow
 def test_tiny_finetune_completes_records_and_hot_swaps(window, qtbot, labelled, qt_messages):
+    from PySide6.QtCore import QTimer
+
     store, tr = labelled, window.training
     assert window.actions_by_id["finetune"].isVisible()
+    ticks = []
+    timer = QTimer(window, interval=50)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
     with qtbot.waitSignal(tr.run_finished, timeout=TRAIN_TIMEOUT) as done:
         assert tr.start_run(tiny_options())
         assert tr.panel.isVisible() and tr.panel.cancel_button.isEnabled()
+    timer.stop()
+    assert len(ticks) >= 10  # the GUI thread kept running its event loop during training
     best = Path(done.args[0])
     assert best.is_file()
     # the panel drew one point per step for every torchvision loss term, and the lr
@@ -92,7 +100,7 @@ def test_tiny_finetune_completes_records_and_hot_swaps(window, qtbot, labelled, 
     rows = store._q("SELECT DISTINCT model_name FROM boxes WHERE image_id = ? AND source = 'predicted'",
                     (image_id,)).fetchall()
     assert rows == [] or rows == [(best.name,)]  # the new model may find nothing; never the old one
-    assert not any("QThread" in m for m in qt_messages), qt_messages
+    assert qt_messages == []
 
 
 @pytest.mark.slow
@@ -213,3 +221,14 @@ def test_close_during_training_joins_the_thread(window, qtbot, labelled, qt_mess
     cancel_ckpt = tr.run.run_dir / "checkpoints" / "model_cancel.safetensors"
     assert cancel_ckpt.is_file()  # resumable
     assert not any("QThread" in m for m in qt_messages), qt_messages
+
+
+def test_start_without_verified_images_says_so(window, qtbot, labelled):
+    store, tr = labelled, window.training
+    for iid in store.image_ids():
+        store.set_status(iid, ImageStatus.IN_PROGRESS)
+    assert not tr.start_run(tiny_options())
+    assert "no image is marked verified" in window.last_error[1]
+    assert store.training_runs() == [] and not tr.worker.busy
+    tr.panel.setVisible(True)
+    assert not tr.panel.resume_button.isEnabled() and not tr.panel.cancel_button.isEnabled()
