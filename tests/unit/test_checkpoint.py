@@ -130,6 +130,7 @@ def test_architecture_mismatch_message(tmp_path):
         load_checkpoint(pth, model_name="resnet50_fpn")
 
 
+@pytest.mark.slow
 def test_torchvision_state_dict_loads(tmp_path):
     """torchvision's own fasterrcnn_resnet50_fpn state dict loads as our resnet50_fpn."""
     from torchvision.models.detection import fasterrcnn_resnet50_fpn
