@@ -61,3 +61,26 @@ def test_zoo_model_random_weights_warns(shapes, tmp_path, capsys):
 def test_user_errors_exit_2(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_predict_video_every_other_frame(tmp_path, capsys):
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 72))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV build cannot write MJPG .avi")
+    for i in range(5):
+        frame = np.zeros((72, 96, 3), np.uint8)
+        cv2.circle(frame, (20 + 10 * i, 36), 12, (255, 255, 255), -1)
+        writer.write(frame)
+    writer.release()
+    out = tmp_path / "v.json"
+    rc = main(["predict", str(clip), "--model", "resnext_tiny_fpn", "--out", str(out), "--every", "2",
+               "--min-size", "64", "--max-size", "96", "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    assert "3 frames" in capsys.readouterr().err
+    recs = json.loads(out.read_text())
+    assert {r["image_id"] for r in recs} <= {1, 3, 5}  # frame_index + 1 for frames 0, 2, 4
+    assert all(0 <= r["bbox"][0] <= 96 and 0 <= r["bbox"][1] <= 72 for r in recs)
