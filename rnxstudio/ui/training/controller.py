@@ -63,7 +63,7 @@ class TrainingController(QObject):
         self.w = window
         self.worker = TrainingWorker(self)
         self.panel = TrainingPanel(window)
-        window.addDockWidget(Qt.RightDockWidgetArea, self.panel)
+        window.addDockWidget(Qt.BottomDockWidgetArea, self.panel)
         self.panel.setVisible(False)
         self.run: RunState | None = None
         self.dialog = None

@@ -37,11 +37,12 @@ class TrainingPanel(QDockWidget):
         self.loss_plot.setLabel("bottom", "step")
         self.lr_plot = pg.PlotWidget(body, title="learning rate")
         self.lr_plot.setLabel("bottom", "step")
-        self.map_plot = pg.PlotWidget(body, title="val mAP (AP@[.5:.95]) / AP50")
+        self.map_plot = pg.PlotWidget(body, title="val AP / AP50")
         self.map_plot.setLabel("bottom", "epoch")
+        self.map_plot.setYRange(0.0, 1.0)
         self.map_plot.addLegend(offset=(-5, 5))
         for p in (self.loss_plot, self.lr_plot, self.map_plot):
-            p.setMinimumHeight(120)
+            p.setMinimumHeight(160)
             p.showGrid(x=True, y=True, alpha=0.2)
         self.title = QLabel("No run yet. Model → Fine-tune… starts one.", body)
         self.title.setWordWrap(True)
@@ -67,9 +68,12 @@ class TrainingPanel(QDockWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
         plots = QGridLayout()
-        plots.addWidget(self.loss_plot, 0, 0, 1, 2)
-        plots.addWidget(self.lr_plot, 1, 0)
-        plots.addWidget(self.map_plot, 1, 1)
+        plots.addWidget(self.loss_plot, 0, 0)
+        plots.addWidget(self.lr_plot, 0, 1)
+        plots.addWidget(self.map_plot, 0, 2)
+        plots.setColumnStretch(0, 2)
+        plots.setColumnStretch(1, 1)
+        plots.setColumnStretch(2, 1)
         lay = QVBoxLayout(body)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.title)
@@ -121,7 +125,7 @@ class TrainingPanel(QDockWidget):
                 self._step_of_loss.setdefault(k, []).append(int(p.step))
                 curve = self._loss_curves.get(k)
                 if curve is None:
-                    color = "#000" if k == "total" else CURVE_COLORS[len(self._loss_curves) % len(CURVE_COLORS)]
+                    color = "#e8e8e8" if k == "total" else CURVE_COLORS[len(self._loss_curves) % len(CURVE_COLORS)]
                     curve = self._loss_curves[k] = self.loss_plot.plot(
                         pen=pg.mkPen(color, width=2 if k == "total" else 1), name=k.replace("loss_", ""))
                 curve.setData(self._step_of_loss[k], self.losses[k])
