@@ -232,3 +232,32 @@ def test_start_without_verified_images_says_so(window, qtbot, labelled):
     assert store.training_runs() == [] and not tr.worker.busy
     tr.panel.setVisible(True)
     assert not tr.panel.resume_button.isEnabled() and not tr.panel.cancel_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_finetune_action_opens_the_dialog_and_starts_with_its_choices(window, qtbot, labelled):
+    from PySide6.QtCore import QTimer
+
+    tr = window.training
+    seen = {}
+
+    def fill_and_start():
+        dlg = tr.dialog
+        seen["classes"] = dlg.classes.text()
+        dlg.base.setCurrentIndex(dlg.base.findData("resnext_tiny_fpn"))
+        dlg.pretrained.setChecked(False)
+        dlg.size.setValue(64)
+        dlg.batch.setValue(2)
+        dlg.by_epochs.setChecked(True)
+        dlg.epochs.setValue(1)
+        dlg.start_button.click()
+
+    QTimer.singleShot(0, fill_and_start)
+    with qtbot.waitSignal(tr.run_finished, timeout=TRAIN_TIMEOUT):
+        window.actions_by_id["finetune"].trigger()
+    assert "triangle" in seen["classes"] and tr.dialog is None
+    cfg = window.controller.store.training_runs()[0].config
+    assert (cfg["model"], cfg["size"], cfg["batch_size"], cfg["epochs"], cfg["pretrained_backbone"]) == (
+        "resnext_tiny_fpn", 64, 2, 1, False)
+    assert tr.panel.steps == [1, 2, 3]  # 5 train images, batch 2: one epoch
+    qtbot.waitUntil(lambda: not tr.worker.busy, timeout=TRAIN_TIMEOUT)  # before/after evaluation

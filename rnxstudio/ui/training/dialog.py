@@ -93,7 +93,6 @@ class FinetuneDialog(QDialog):
         self._max_steps = defaults.max_steps
         self._extra = dict(defaults.extra)
         self._val_split = defaults.val_split
-        self._max_size = defaults.max_size
 
         length = QHBoxLayout()
         for w in (self.by_epochs, self.epochs, self.by_minutes, self.minutes):
@@ -145,7 +144,7 @@ class FinetuneDialog(QDialog):
         by_min = self.by_minutes.isChecked()
         return FinetuneOptions(
             base=str(self.base.currentData()), selection=str(self.selection.currentData()),
-            trainable_layers=self.stages.value(), size=self.size.value(), max_size=self._max_size,
+            trainable_layers=self.stages.value(), size=self.size.value(), max_size=None,  # 5/3 of size
             epochs=None if by_min else self.epochs.value(), minutes=self.minutes.value() if by_min else None,
             max_steps=self._max_steps, batch_size=self.batch.value(), lr=self.lr.value() or None,
             device=str(self.device.currentData() or "auto"), pretrained_backbone=self.pretrained.isChecked(),
@@ -208,5 +207,5 @@ class CompareDialog(QDialog):
     def options(self) -> FinetuneOptions:
         from dataclasses import replace
 
-        return replace(self._defaults, epochs=None, minutes=self.minutes.value(), size=self.size.value(),
+        return replace(self._defaults, epochs=None, minutes=self.minutes.value(), size=self.size.value(), max_size=None,
                        selection=str(self.selection.currentData()))

@@ -36,7 +36,7 @@ class FinetuneOptions:
         device = resolve_device(self.device)
         rec = recommended_config(str(device), pretrained=self.pretrained_backbone)
         rec.pop("model", None)
-        rec.update(size=self.size, max_size=self.max_size or max(self.size, int(self.size * 1.6)),
+        rec.update(size=self.size, max_size=self.max_size or int(self.size * 5 / 3),
                    batch_size=self.batch_size, trainable_layers=self.trainable_layers)
         rec.update(self.extra)
         return TrainConfig(out_dir=out_dir, coco=coco, images=images, model=self.base, epochs=self.epochs,
