@@ -143,10 +143,10 @@ def test_dialog_estimate_is_measured_and_start_uses_the_choices(window, qtbot, l
     assert "default for cpu" in dlg.lr_hint.text()
     with qtbot.waitSignal(tr.estimate_ready, timeout=TRAIN_TIMEOUT) as est:
         dlg.estimate_button.click()
-        assert not dlg.estimate_button.isEnabled()
+        assert not dlg.estimate_button.isEnabled() and not dlg.start_button.isEnabled()
     e = est.args[0]
     assert e.seconds_per_step > 0 and e.steps_per_epoch == 3  # 5 train images, batch 2
-    assert "per epoch" in dlg.estimate_label.text() and dlg.estimate_button.isEnabled()
+    assert "per epoch" in dlg.estimate_label.text() and dlg.start_button.isEnabled()
     opts = dlg.options()
     assert (opts.base, opts.size, opts.batch_size, opts.selection) == ("resnext_tiny_fpn", 64, 2, "verified")
     dlg.close()
@@ -209,6 +209,7 @@ def test_compare_backbones_side_by_side(window, qtbot, labelled, monkeypatch):
     assert [r.status for r in runs] == ["finished", "finished"] and all(r.model_id for r in runs)
 
 
+@pytest.mark.slow
 def test_close_during_training_joins_the_thread(window, qtbot, labelled, qt_messages):
     tr = window.training
     with qtbot.waitSignal(tr.worker.progress, timeout=TRAIN_TIMEOUT,

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 
 from rnxstudio.core.model import ImageStatus
+from rnxstudio.ui.training.compare_runs import CompareMixin, eval_kwargs
 from rnxstudio.ui.training.options import FinetuneOptions, recommended_options
 from rnxstudio.ui.training.panel import TrainingPanel
 from rnxstudio.ui.training.worker import JobContext, TrainingWorker, drive_finetune
@@ -42,14 +43,7 @@ class RunState:
     results: dict[str, Any] | None = None
 
 
-def eval_kwargs(cfg: Any) -> dict[str, Any]:
-    """evaluate_on_split() arguments that reproduce a run's val split and image size."""
-    return dict(split="val", val_split=cfg.val_split, split_seed=cfg.split_seed, device=cfg.device,
-                score_thresh=cfg.eval_score_thresh, pretrained_backbone=cfg.pretrained_backbone,
-                size=cfg.size, max_size=cfg.max_size)
-
-
-class TrainingController(QObject):
+class TrainingController(QObject, CompareMixin):
     run_started = Signal(int)  # run id
     run_finished = Signal(str)  # best checkpoint
     run_cancelled = Signal(str)  # resumable checkpoint
@@ -377,89 +371,6 @@ class TrainingController(QObject):
         pre.hot_swap(checkpoint)
         self.w.statusBar().showMessage(f"Pre-labeling now uses {Path(checkpoint).name}", 8000)
 
-    # ------------------------------------------------------------------ compare backbones
-    def compare_backbones(self, names: list[str], opts: FinetuneOptions) -> bool:
-        """Train each zoo model in ``names`` with the same snapshot, split and budget (one after
-        the other on the worker thread), then show their val metrics side by side."""
-        from rnxstudio.data.exchange import ExchangeError
-        from rnxstudio.data.snapshot import new_run_dir, write_snapshot
-        from rnxstudio.ml.train import store_recorder
-
-        if not self._check_ready():
-            return False
-        if len(names) < 2 or len(set(names)) != len(names):
-            self._error("Compare backbones", "Pick two different models.")
-            return False
-        store = self.store
-        run_dir = new_run_dir(prefix="compare-")
-        try:
-            snap = write_snapshot(store, run_dir, selection=opts.selection)
-        except (ExchangeError, OSError) as exc:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            self._error("Compare backbones", str(exc))
-            return False
-        cfgs = {}
-        self._compare_runs = {}
-        for name in names:
-            o = FinetuneOptions(**{**opts.__dict__, "base": name})
-            cfgs[name] = o.to_config(out_dir=run_dir / name, coco=snap.coco, images=snap.image_root, name=name)
-            self._compare_runs[name] = store.add_training_run(config=dict(cfgs[name].recipe(), compare=names),
-                                                              snapshot_path=str(snap.coco))
-        self._recorder = store_recorder(store, name="compare")
-        self.compare_results = None
-        self.panel.clear(f"Compare backbones: {' vs '.join(names)} on {snap.summary()}")
-        self.panel.setVisible(True)
-        coco, images = snap.coco, snap.image_root
-
-        def job(ctx: JobContext) -> dict[str, Any]:
-            import time
-
-            from rnxstudio.ml.compare import evaluate_on_split
-
-            out: dict[str, Any] = {}
-            for name, cfg in cfgs.items():
-                if ctx.cancel.is_set():
-                    break
-                sub = _Tagged(ctx, name)
-                t0 = time.monotonic()
-                outcome = drive_finetune(cfg, sub)  # type: ignore[arg-type]
-                seconds = time.monotonic() - t0
-                ev = None if outcome.cancelled else evaluate_on_split(outcome.checkpoint, coco, images,
-                                                                      cancel=ctx.cancel, **eval_kwargs(cfg))
-                out[name] = {"eval": ev, "checkpoint": outcome.checkpoint, "seconds": seconds,
-                             "steps": outcome.steps, "cancelled": outcome.cancelled}
-            return out
-
-        self.worker.submit("compare", job)
-        self._refresh_buttons()
-        return True
-
-    def _show_compare(self, res: dict[str, Any]) -> None:
-        from rnxstudio.ml.compare import comparison_table
-        from rnxstudio.ui.training.results import ResultsDialog
-
-        self.compare_results = res
-        store = self.store
-        for name, r in res.items():
-            run_id = self._compare_runs.get(name)
-            if store is not None and run_id is not None:
-                try:
-                    store.update_training_run(run_id, status="cancelled" if r["cancelled"] else "finished",
-                                              ended=not r["cancelled"],
-                                              metrics={"val": r["eval"].metrics} if r["eval"] is not None else None)
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("could not update compare run %s: %s", run_id, exc)
-        header, rows = comparison_table({n: r["eval"] for n, r in res.items()})
-        rows.append(["train time"] + [f"{r['seconds']:.0f} s ({r['steps']} steps)" for r in res.values()]
-                    + ([""] if len(res) == 2 else []))
-        done = {n: r["checkpoint"] for n, r in res.items() if not r["cancelled"]}
-        self.compare_dialog = ResultsDialog(
-            self.w, title="Compare backbones",
-            intro="Same snapshot, split, image size, batch and budget for each model; COCO metrics on the val split.",
-            header=header, rows=rows, checkpoints=done, on_use=self.use_for_prelabel)
-        self.compare_dialog.show()
-        self.compare_ready.emit(self.compare_dialog)
-
     # ------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
         running = self.worker.busy and self.worker.current_kind == "train"
@@ -470,21 +381,3 @@ class TrainingController(QObject):
         for dlg in (self.results_dialog, self.compare_dialog):
             if dlg is not None:
                 dlg.close()
-
-
-class _Tagged:
-    """A JobContext view that tags progress and checkpoints with a compare entry's name."""
-
-    def __init__(self, ctx: JobContext, label: str):
-        self._ctx = ctx
-        self.label = label
-        self.cancel = ctx.cancel
-
-    def progress(self, record: Any) -> None:
-        self._ctx.progress((self.label, record))
-
-    def checkpoint(self, path: Any, info: dict[str, Any]) -> None:
-        self._ctx.checkpoint(path, dict(info, compare=self.label))
-
-    def note(self, text: str) -> None:
-        self._ctx.note(f"{self.label}: {text}")

@@ -152,6 +152,7 @@ class FinetuneDialog(QDialog):
 
     def set_estimating(self, on: bool) -> None:
         self.estimate_button.setEnabled(not on)
+        self.start_button.setEnabled(not on)  # one job at a time on the training thread
         if on:
             self.estimate_label.setText("Timing two training steps on this device…")
 

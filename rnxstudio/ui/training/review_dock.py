@@ -116,7 +116,7 @@ class ReviewDock(QDockWidget):
         self.list.currentRowChanged.connect(self._on_row)
         self.show_matches.toggled.connect(lambda _on: self.update_overlay())
         window.controller.image_ready.connect(lambda *_a: self.update_overlay())
-        window.controller.project_opened.connect(lambda _s: self.refresh())
+        window.controller.project_opened.connect(lambda _s: self.refresh() if self.isVisible() else None)
 
     def refresh(self) -> list[ReviewItem]:
         """Recompute the queue from the store."""
