@@ -155,3 +155,22 @@ def test_inspect_image_rejects_bad_input(tiny):
         inspect_image(tiny, np.zeros((10, 10), np.uint8))
     with pytest.raises(TypeError):
         inspect_image(object(), np.zeros((10, 10, 3), np.uint8))
+
+
+def test_capture_predict_uses_the_same_forward(tiny):
+    from rnxstudio.ml.introspect.hooks import capture_predict
+    from rnxstudio.ml.predict import Predictor
+
+    predictor = Predictor(tiny, device="cpu", optimize="none")
+    calls = []
+    handle = tiny.model.backbone.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        rgb = scene(96, 128)
+        det, res = capture_predict(predictor, rgb)
+    finally:
+        handle.remove()
+    assert len(calls) == 1  # one forward: inference and capture together
+    assert "res5" in res.features and "P2" in res.features
+    np.testing.assert_array_equal(res.detections.boxes, det.boxes)
+    assert res.detections.class_names == tiny.class_names
+    assert hook_count(tiny.model) == 0

@@ -13,6 +13,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -236,6 +237,41 @@ def model_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+def inspection_from_capture(capture: FeatureCapture, detections: Any,
+                            original_size: tuple[int, int]) -> InspectionResult:
+    """Package what ``capture`` recorded during a forward someone else ran, plus that forward's
+    detections (anything with numpy-like ``boxes``, ``scores``, ``labels``, and optionally
+    ``class_names``; boxes in original pixels), as an :class:`InspectionResult`."""
+    feats = capture.features()
+    image_size, batch_hw = capture.image_size, capture.batch_hw
+    assert image_size is not None and batch_hw is not None
+    h, w = int(original_size[0]), int(original_size[1])
+    det = Detections(
+        boxes=np.asarray(detections.boxes, dtype=np.float32).reshape(-1, 4),
+        scores=np.asarray(detections.scores, dtype=np.float32).reshape(-1),
+        labels=np.asarray(detections.labels, dtype=np.int64).reshape(-1),
+        class_names=list(getattr(detections, "class_names", []) or []),
+    )
+    return InspectionResult(detections=det, features=feats, original_size=(h, w), image_size=image_size,
+                            batch_size=batch_hw, scale=(image_size[0] / h, image_size[1] / w))
+
+
+def capture_predict(predictor: Any, rgb: np.ndarray, *, stages: Iterable[str] | None = None) -> tuple[Any, InspectionResult]:
+    """``predictor.predict([rgb])`` with feature capture in the SAME forward pass when the
+    predictor runs the eager model (hooks on ``predictor.built.model``). An optimised runner
+    (traced / compiled backbone, see :mod:`rnxstudio.ml.fast`) hides its stages from hooks; then
+    the eager model runs once more through :func:`inspect_image`. Returns (the predictor's
+    detections, the inspection)."""
+    built = predictor.built
+    runner = getattr(predictor, "_runner", None)
+    if runner is built.model:
+        with FeatureCapture(built.model, stages=stages) as cap:
+            det = predictor.predict([rgb])[0]
+        return det, inspection_from_capture(cap, det, rgb.shape[:2])
+    det = predictor.predict([rgb])[0]
+    return det, inspect_image(built, rgb, device=getattr(predictor, "device", None), stages=stages)
+
+
 def inspect_image(
     model_or_built: object,
     rgb: np.ndarray,
@@ -256,25 +292,12 @@ def inspect_image(
     try:
         with FeatureCapture(model, stages=stages) as cap, torch.inference_mode():
             out = model([x])[0]
-            feats = cap.features()
-            image_size = cap.image_size
-            batch_hw = cap.batch_hw
     finally:
         model.train(was_training)
-    assert image_size is not None and batch_hw is not None
-    h, w = int(rgb.shape[0]), int(rgb.shape[1])
-    names = list(getattr(model_or_built, "class_names", []) or [])
     det = Detections(
         boxes=out["boxes"].detach().to("cpu", torch.float32).numpy().reshape(-1, 4),
         scores=out["scores"].detach().to("cpu", torch.float32).numpy().reshape(-1),
         labels=out["labels"].detach().to("cpu", torch.int64).numpy().reshape(-1),
-        class_names=names,
+        class_names=list(getattr(model_or_built, "class_names", []) or []),
     )
-    return InspectionResult(
-        detections=det,
-        features=feats,
-        original_size=(h, w),
-        image_size=image_size,
-        batch_size=batch_hw,
-        scale=(image_size[0] / h, image_size[1] / w),
-    )
+    return inspection_from_capture(cap, det, rgb.shape[:2])
