@@ -9,11 +9,11 @@ input's own size, so no coordinate bookkeeping happens here.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -22,7 +22,9 @@ import torch
 
 from rnxstudio.core.model import Box, BoxSource, InvalidBoxError, clip_box
 from rnxstudio.data import images
+from rnxstudio.ml import fast
 from rnxstudio.ml.devices import pick_device
+from rnxstudio.ml.prefetch import PreparedImage, Prefetcher, prepare_image
 from rnxstudio.ml.tensors import image_to_tensor
 from rnxstudio.ml.zoo import BuiltModel
 
@@ -97,13 +99,18 @@ class Predictor:
 
     def __init__(self, built: BuiltModel, *, device: str | torch.device = "auto",
                  amp: bool | str | None = None, channels_last: bool | None = None,
-                 score_thresh: float | None = None):
+                 score_thresh: float | None = None, optimize: str = "auto"):
         self.device = pick_device(device)
         self.amp_dtype = _amp_dtype(amp, self.device)
         self.channels_last = (self.device.type == "cuda") if channels_last is None else bool(channels_last)
         self.score_thresh = score_thresh
+        # the optimised path (rnxstudio.ml.fast): "auto" = what measured faster here, "none" = eager
+        self.plan = fast.plan_for(self.device, optimize)
+        if self.plan.amp_dtype is not None and amp is None:
+            self.amp_dtype = self.plan.amp_dtype
         self._lock = threading.RLock()
         self.built: BuiltModel
+        self._runner: torch.nn.Module
         self.swap(built)
 
     @property
@@ -117,8 +124,20 @@ class Predictor:
             model = model.to(memory_format=torch.channels_last)
         if self.score_thresh is not None:
             model.roi_heads.score_thresh = float(self.score_thresh)
+        runner = model if self.plan.is_eager else fast.optimize(model, self.device, self.plan)[0]
         with self._lock:
             self.built = built
+            self._runner = runner
+
+    @property
+    def presized(self) -> bool:
+        """True when the model skips its own resize for :meth:`prepare`-d inputs (optimised path)."""
+        return isinstance(self._runner.transform, fast.PresizedTransform)
+
+    def prepare(self, rgb: np.ndarray) -> PreparedImage:
+        """Resize ``rgb`` to the model's test size off the model thread (see ml.prefetch)."""
+        t = self.built.model.transform
+        return prepare_image(rgb, int(t.min_size[-1]), int(t.max_size))
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -133,21 +152,39 @@ class Predictor:
             built = self.built
             tensors = [image_to_tensor(im, device=self.device) for im in rgb_images]
             with torch.inference_mode(), self._autocast():
-                outputs = built.model(tensors)
+                outputs = self._runner(tensors)
+        return [_detections(out, built.class_names, (int(im.shape[1]), int(im.shape[0])))
+                for im, out in zip(rgb_images, outputs)]
+
+    def predict_prepared(self, items: Sequence[PreparedImage]) -> list[Detections]:
+        """Detect on :meth:`prepare`-d images; boxes come back in each ORIGINAL image's pixels."""
+        if len(items) == 0:
+            return []
+        with self._lock:
+            built = self.built
+            tensors = [it.tensor.to(self.device, non_blocking=True) for it in items]
+            with torch.inference_mode(), self._autocast():
+                outputs = self._runner(tensors)
         result = []
-        for im, out in zip(rgb_images, outputs):
-            result.append(Detections(
-                boxes=out["boxes"].float().cpu().numpy().astype(np.float32, copy=False).reshape(-1, 4),
-                scores=out["scores"].float().cpu().numpy().astype(np.float32, copy=False),
-                labels=out["labels"].cpu().numpy().astype(np.int64, copy=False),
-                class_names=list(built.class_names),
-                image_size=(int(im.shape[1]), int(im.shape[0])),
-            ))
+        for it, out in zip(items, outputs):
+            sx, sy = it.scale_xy
+            boxes = out["boxes"].float() * torch.tensor([sx, sy, sx, sy], device=out["boxes"].device)
+            result.append(_detections({**out, "boxes": boxes}, built.class_names, it.size))
         return result
 
     def predict_paths(self, paths: Sequence[str | os.PathLike]) -> list[Detections]:
         """Load (``data.images.load``) and detect; raises ImageLoadError for an unreadable file."""
         return self.predict([images.load(p) for p in paths])
+
+
+def _detections(out: dict[str, torch.Tensor], class_names: list[str], size: tuple[int, int]) -> Detections:
+    return Detections(
+        boxes=out["boxes"].float().cpu().numpy().astype(np.float32, copy=False).reshape(-1, 4),
+        scores=out["scores"].float().cpu().numpy().astype(np.float32, copy=False),
+        labels=out["labels"].cpu().numpy().astype(np.int64, copy=False),
+        class_names=list(class_names),
+        image_size=size,
+    )
 
 
 # --------------------------------------------------------------------------- the shared loop
@@ -218,62 +255,64 @@ def _is_cancelled(cancel: Callable[[], bool] | threading.Event | None) -> bool:
     return bool(cancel())
 
 
-def _load_batch(reader: _SourceReader, batch: list[Source]) -> list[np.ndarray | BaseException]:
-    out: list[np.ndarray | BaseException] = []
-    for src in batch:
-        try:
-            out.append(reader.read(src))
-        except Exception as exc:  # noqa: BLE001 - any per-item read failure becomes an error item
-            out.append(exc)
-    return out
-
-
 def run_inference(
     sources: Iterable[Source],
     predictor: Predictor,
     *,
     batch_size: int = 1,
     cancel: Callable[[], bool] | threading.Event | None = None,
+    workers: int = 2,
 ) -> Iterator[InferenceProgress]:
     """Predict on every source, yielding one :class:`InferenceProgress` per item in order.
 
     Sources are image paths, ``(video_path, frame_index)`` tuples or RGB arrays. Unreadable items
-    become error items and the loop goes on. The next batch is decoded on a helper thread while
-    the model runs. ``cancel`` (a callable or Event) is checked before each batch; once set the
-    generator stops. Its return value is the number of items processed.
+    become error items and the loop goes on. Upcoming items are decoded (and, on the optimised
+    path, resized to the model's size) by ``workers`` threads while the model runs
+    (:class:`rnxstudio.ml.prefetch.Prefetcher`); frames of one video are read one at a time.
+    ``cancel`` (a callable or Event) is checked before each batch; once set the generator stops.
+    Its return value is the number of items processed.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     items = list(sources)
     total = len(items)
-    batches = [items[i:i + batch_size] for i in range(0, total, batch_size)]
     reader = _SourceReader()
+    video_lock = threading.Lock()
+    presized = bool(getattr(predictor, "presized", False))
+
+    def load(src: Source) -> Any:
+        if isinstance(src, tuple):
+            with video_lock:
+                rgb = reader.read(src)
+        else:
+            rgb = reader.read(src)
+        return predictor.prepare(rgb) if presized else rgb
+
     start = time.perf_counter()
     done = 0
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnx-decode")
+    fetch = Prefetcher(items, load, workers=max(1, workers), depth=max(2 * workers, 2 * batch_size))
     try:
-        pending: Future | None = pool.submit(_load_batch, reader, batches[0]) if batches else None
-        for b, batch in enumerate(batches):
+        while True:
             if _is_cancelled(cancel):
                 return done
-            loaded = pending.result()
-            pending = pool.submit(_load_batch, reader, batches[b + 1]) if b + 1 < len(batches) else None
-            good = [(i, im) for i, im in enumerate(loaded) if not isinstance(im, BaseException)]
-            dets = predictor.predict([im for _, im in good]) if good else []
-            by_pos = {i: d for (i, _), d in zip(good, dets)}
-            for i, src in enumerate(batch):
+            batch = list(itertools.islice(fetch, batch_size))
+            if not batch:
+                return done
+            good = [f for f in batch if f.ok]
+            values = [f.value for f in good]
+            dets = (predictor.predict_prepared(values) if presized else predictor.predict(values)) if good else []
+            by_index = {f.index: d for f, d in zip(good, dets)}
+            for f in batch:
                 done += 1
                 elapsed = max(time.perf_counter() - start, 1e-9)
                 ips = done / elapsed
                 eta = (total - done) / ips if ips > 0 else None
-                err = loaded[i]
                 yield InferenceProgress(
-                    index=done - 1, total=total, source=src,
-                    detections=by_pos.get(i),
-                    error=_error_text(src, err) if isinstance(err, BaseException) else None,
+                    index=done - 1, total=total, source=f.source,
+                    detections=by_index.get(f.index),
+                    error=_error_text(f.source, f.error) if f.error is not None else None,
                     images_per_s=ips, eta_s=eta,
                 )
-        return done
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        fetch.close()
         reader.close()
