@@ -135,11 +135,28 @@ def _read_safetensors(p: Path, expected_sha: str | None) -> dict[str, torch.Tens
         raise CheckpointError(p, f"truncated or corrupt safetensors file ({exc})") from exc
 
 
+def _unpickling_detail(text: str) -> str:
+    """The part of torch's refusal that says *what* was refused ("Unsupported global: GLOBAL
+    posix.system …"). Its first lines advise re-running with ``weights_only=False`` (and carry
+    terminal colour codes): never show that to a user who just picked an untrusted file."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    for line in text.splitlines():
+        if "Unsupported" in line:
+            line = line.replace("WeightsUnpickler error:", "").strip()
+            return line.split(" Please use", 1)[0].rstrip(".")[:200]
+    for line in text.splitlines():
+        if line.strip() and not any(w in line for w in ("weights_only", "trust", "file an issue")):
+            return line.strip()[:200]
+    return ""
+
+
 def _read_torch(p: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _unpickling_detail(str(exc)) or type(exc).__name__
         raise CheckpointError(
             p, "refused: the file contains pickled Python objects, not just tensors (a whole pickled "
             "model or unsafe globals); only state dicts are loaded, never full unpickling. Re-save it "
