@@ -16,6 +16,7 @@ def open_compare_dialog(window, training) -> bool:
 
     if not training._check_ready():
         return False
+    training._ml_ready()
     dlg = CompareDialog(window, zoo=[(n, t) for n, t, _d in zoo_entries()], defaults=training.default_options())
     if dlg.exec() != dlg.DialogCode.Accepted:
         return False

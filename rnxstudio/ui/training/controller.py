@@ -91,6 +91,14 @@ class TrainingController(QObject, CompareMixin):
         choice = getattr(pre, "choice", None)
         return choice.checkpoint if choice is not None and choice.checkpoint else None
 
+    def _ml_ready(self) -> None:
+        """Wait for the pre-labeling feature's background import of the ml stack, if one is under
+        way: importing torchvision on this thread at the same time can raise importlib's
+        _DeadlockError (torchvision's modules import each other)."""
+        thread = getattr(getattr(self.w, "prelabel", None), "_prewarm_thread", None)
+        if thread is not None and thread.is_alive():
+            thread.join()
+
     def _refresh_buttons(self) -> None:
         run = self.run
         running = self.worker.busy and self.worker.current_kind in ("train", "compare")
@@ -107,6 +115,11 @@ class TrainingController(QObject, CompareMixin):
         if self.worker.busy:
             self._error("Fine-tune", f"A {self.worker.current_kind} job is still running; cancel it or wait.")
             return False
+        # import the trainer here (once) rather than racing another thread's import on the worker
+        self._ml_ready()
+        import rnxstudio.ml.compare  # noqa: F401
+        import rnxstudio.ml.train  # noqa: F401
+
         return True
 
     def _update_run(self, **kw: Any) -> None:
@@ -120,6 +133,7 @@ class TrainingController(QObject, CompareMixin):
 
     # ------------------------------------------------------------------ dialog + estimate
     def default_options(self) -> FinetuneOptions:
+        self._ml_ready()
         from rnxstudio.ml.train_state import resolve_device
 
         return recommended_options(str(resolve_device("auto")))
@@ -128,6 +142,7 @@ class TrainingController(QObject, CompareMixin):
         from rnxstudio.ui.model_dialog import device_entries, zoo_entries
         from rnxstudio.ui.training.dialog import FinetuneDialog
 
+        self._ml_ready()
         store = self.store
         counts = {"verified": store.count_images(ImageStatus.VERIFIED),
                   "labelled": len(store.image_ids(status=[ImageStatus.IN_PROGRESS, ImageStatus.VERIFIED]))}
