@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
 
 from rnxstudio.core.model import ImageStatus, default_color
+from rnxstudio.ui.ml_import import import_ml
 from rnxstudio.ui.workers.inference import InferenceWorker
 
 PRELABEL_SCOPES = ("unlabeled", "all", "selected")
@@ -38,6 +39,7 @@ class ModelChoice:
 
 def build_for_project(choice: ModelChoice, class_names: list[str]):
     """Runs on the inference thread: build or load the model (imports torch there)."""
+    import_ml("rnxstudio.ml.predict", "rnxstudio.ml.zoo", "rnxstudio.ml.checkpoint")
     if choice.checkpoint:
         from rnxstudio.ml.checkpoint import load_checkpoint
 
@@ -99,8 +101,7 @@ class PrelabelController(QObject):
         import threading
 
         if "rnxstudio.ml.predict" not in sys.modules and self._prewarm_thread is None:
-            self._prewarm_thread = threading.Thread(target=lambda: __import__("rnxstudio.ml.predict"),
-                                                    daemon=True, name="rnx-ml-prewarm")
+            self._prewarm_thread = threading.Thread(target=import_ml, daemon=True, name="rnx-ml-prewarm")
             self._prewarm_thread.start()
 
     # ---- model ------------------------------------------------------------------------------
