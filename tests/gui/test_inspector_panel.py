@@ -8,7 +8,7 @@ import csv
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QThread
+from PySide6.QtCore import Qt, QThread
 from PySide6.QtGui import QGuiApplication
 
 from rnxstudio.data.demo import make_scene
@@ -142,7 +142,7 @@ def test_arch_table_compare_copy_export(qtbot, rig, tmp_path):
     assert m.grid.highlight  # groups 32 vs 1 etc.
     # sort by params A descending: largest first
     col = m.grid.headers.index("params A (M)")
-    view.table.sortByColumn(col, view.table.horizontalHeader().sortIndicatorOrder().DescendingOrder)
+    view.table.sortByColumn(col, Qt.SortOrder.DescendingOrder)
     vals = [float(view.proxy.index(r, col).data() or "nan") for r in range(view.proxy.rowCount())]
     assert vals[0] == max(v for v in vals if v == v)
     view.copy_to_clipboard()
