@@ -81,7 +81,8 @@ class InspectionResult:
 
 def _to_numpy(t: torch.Tensor, batch_index: int) -> np.ndarray:
     # copy: in-place ops later in the forward (ReLU(inplace)) must not change what we stored
-    return t[batch_index].detach().to("cpu", torch.float32, copy=True).numpy()
+    # (C-contiguous even for channels_last activations; float32 even under AMP)
+    return np.ascontiguousarray(t[batch_index].detach().to("cpu", torch.float32, copy=True).numpy())
 
 
 class FeatureCapture:
