@@ -10,8 +10,10 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from rnxstudio.ml.introspect.archtable import ArchRow, ArchTable
+if TYPE_CHECKING:  # no torch import for the GUI thread that only renders tables
+    from rnxstudio.ml.introspect.archtable import ArchRow, ArchTable
 
 # (header, ArchRow attribute / property, formatter)
 COLUMNS: list[tuple[str, str]] = [

@@ -18,9 +18,13 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
+from rnxstudio.ui.ml_import import import_ml
+
 log = logging.getLogger(__name__)
 
 KINDS = ("inspect", "gradcam", "arch")
+ML_MODULES = ("rnxstudio.ml.zoo", "rnxstudio.ml.introspect.hooks", "rnxstudio.ml.introspect.gradcam",
+              "rnxstudio.ml.introspect.archtable", "rnxstudio.ml.introspect.archformat")
 
 
 @dataclass
@@ -57,6 +61,7 @@ class _Engine(QObject):
         self.model: Any = None
         self.device: str | None = None
         self.jobs_run = 0
+        self.imported = False
 
     def _stale(self, kind: str, rid: int) -> bool:
         return rid != self.shared.latest[kind] or self.shared.stopping.is_set()
@@ -73,6 +78,9 @@ class _Engine(QObject):
         if not self.shared.stopping.is_set():
             self.busy.emit(True)
         try:
+            if not self.imported:  # torch/torchvision imports share one lock across threads
+                import_ml(*ML_MODULES)
+                self.imported = True
             self.jobs_run += 1
             result = getattr(self, "_" + kind)(payload)
             if not self._stale(kind, rid):
