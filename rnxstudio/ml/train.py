@@ -106,6 +106,18 @@ def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_s
     return built, parent, notes, layers
 
 
+def _set_sampling(model: torch.nn.Module, cfg: TrainConfig) -> None:
+    """Apply the training-time sampling settings (they change no weights and no inference)."""
+    if cfg.rpn_batch_per_image is not None:
+        model.rpn.fg_bg_sampler.batch_size_per_image = int(cfg.rpn_batch_per_image)
+    if cfg.roi_batch_per_image is not None:
+        model.roi_heads.fg_bg_sampler.batch_size_per_image = int(cfg.roi_batch_per_image)
+    if cfg.rpn_pre_nms_train is not None:
+        model.rpn._pre_nms_top_n["training"] = int(cfg.rpn_pre_nms_train)
+    if cfg.rpn_post_nms_train is not None:
+        model.rpn._post_nms_top_n["training"] = int(cfg.rpn_post_nms_train)
+
+
 class _Trainer:
     """State of one run; :func:`finetune` is its generator front-end."""
 
@@ -113,6 +125,13 @@ class _Trainer:
         self.cfg = cfg
         self.clock = cfg.clock or time.monotonic
         self.ctx, self.device = ts.dist_setup(cfg.device)
+        try:
+            self._setup(cfg)
+        except BaseException:
+            ts.dist_teardown(self.ctx)
+            raise
+
+    def _setup(self, cfg: TrainConfig) -> None:
         self.out = Path(cfg.out_dir)
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -129,6 +148,7 @@ class _Trainer:
         self.train_idx, self.val_idx = split_train_val(self.data.samples, cfg.val_split, cfg.split_seed)
         self.built, self.parent, self.notes, self.layers = _build(cfg, self.data, self.device, self.resume_state)
         self.model = self.built.model.to(self.device)
+        _set_sampling(self.model, cfg)
         self.cuda = self.device.type == "cuda"
         self.amp = self.cuda if cfg.amp is None else (cfg.amp and self.cuda)
         self.channels_last = self.cuda and (cfg.channels_last is None or cfg.channels_last)
@@ -368,6 +388,8 @@ def _evaluate_and_save(tr: _Trainer, tag: str) -> tuple[Any, Path]:
         tr.best_map = result.map
         tr.best_path = tr.save("best", metrics)
         info["best"] = True
+    elif result is None:
+        info["best"] = True  # no validation set: the latest checkpoint is the one returned
     if tr.ctx.is_main and tr.cfg.on_checkpoint is not None:
         tr.cfg.on_checkpoint(path, info)
     return result, path

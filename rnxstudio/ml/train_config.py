@@ -55,6 +55,12 @@ class TrainConfig:
     step_milestones: tuple[float, ...] = (0.67, 0.89)  # fractions of the run, for "step"
     min_lr_factor: float = 0.01  # cosine ends at lr * this
     clip_grad_norm: float | None = 10.0
+    # training-time sampling of the detector (None = torchvision's defaults: 256 RPN anchors and
+    # 512 RoIs per image, 2000 proposals kept before/after NMS); cheaper values suit small CPU runs
+    rpn_batch_per_image: int | None = None
+    roi_batch_per_image: int | None = None
+    rpn_pre_nms_train: int | None = None
+    rpn_post_nms_train: int | None = None
     size: int | None = None  # min_size; None = the model's
     max_size: int | None = None
     scale_jitter: bool = True
@@ -67,13 +73,12 @@ class TrainConfig:
     val_split: float = 0.2
     split_seed: int = 0
     seed: int = 0
-    eval_every: int = 1  # epochs
+    eval_every: int = 1  # epochs between validation + checkpoint (and always at the end)
     eval_score_thresh: float = 0.5
     resume: str | Path | None = None
     max_nonfinite: int = 5
     cache_mb: int = 1024
     num_workers: int = 0
-    checkpoint_every: int = 1  # epochs
     name: str = "model"  # checkpoint stem prefix
     cancel: threading.Event | None = None
     on_checkpoint: Callable[[Path, dict[str, Any]], None] | None = None  # (path, info) e.g. store hook
@@ -119,8 +124,8 @@ def recommended_config(device: str, *, pretrained: bool = False, num_images: int
     """Sensible defaults per device, as TrainConfig keyword arguments.
 
     CPU (2-4 cores): the tiny ResNeXt-FPN, every stage trainable when training from random init
-    (two when starting from ImageNet weights), ~320 px images with scale jitter, batch 4, AdamW
-    with warmup + cosine, measured on the shapes benchmark (see docs / ``rnxstudio bench shapes``).
+    (two when starting from ImageNet weights), 256 px images with scale jitter, batch 4, AdamW
+    with warmup + cosine, 128 RoIs and 500 proposals per image in training, measured on the shapes benchmark (see docs / ``rnxstudio bench shapes``).
     CUDA: ResNeXt-50-FPN at 800 px, 3 trainable stages, batch 8, SGD 0.02 per 16 images, AMP.
     """
     if device.startswith("cuda"):
@@ -133,8 +138,11 @@ def cpu_defaults(*, pretrained: bool = False) -> dict[str, Any]:
     """The app's CPU fine-tuning defaults (see :func:`recommended_config`)."""
     return dict(
         model="resnext_tiny_fpn",
-        size=320,
-        max_size=512,
+        size=256,
+        max_size=416,
+        roi_batch_per_image=128,
+        rpn_pre_nms_train=1000,
+        rpn_post_nms_train=500,
         batch_size=4,
         optimizer="adamw",
         lr_per_16=ADAMW_LR_PER_16,

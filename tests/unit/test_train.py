@@ -51,8 +51,16 @@ def test_overfit_one_batch_then_checkpoint_loads_with_class_map(shapes, tmp_path
     coco["categories"][0]["name"] = "disc"  # a class map that is not the default one
     p = tmp_path / "two.json"
     p.write_text(json.dumps(coco))
+    class FakeStore:
+        calls: list = []
+
+        def add_model(self, checkpoint, **kw):
+            self.calls.append((checkpoint, kw))
+
+    store = FakeStore()
     cfg = _cfg(shapes, tmp_path / "run", coco=p, images=shapes, val_split=0.0, max_steps=14, hflip=0.0,
-               photometric=0.0, lr=2e-3, warmup_steps=0, schedule="step", step_milestones=())
+               photometric=0.0, lr=2e-3, warmup_steps=0, schedule="step", step_milestones=(), eval_every=100,
+               on_checkpoint=train_mod.store_recorder(store, name="shapes"))
     records, final = _drain(finetune(cfg))
     steps = [r for r in records if r.kind == "step"]
     assert len(steps) == 14 and steps[-1].step == 14
@@ -63,6 +71,9 @@ def test_overfit_one_batch_then_checkpoint_loads_with_class_map(shapes, tmp_path
     assert records[-1].kind == "done" and final.is_file()
     built = load_checkpoint(final)
     assert built.class_names == ["disc", "square", "triangle", "star", "ring"]
+    assert len(store.calls) == 1  # the run recorded its checkpoint in the "store"
+    ckpt, kw = store.calls[0]
+    assert ckpt == final and kw["classes"][0] == "disc" and kw["recipe"]["max_steps"] == 14
     state = load_train_state(final)  # loads with weights_only=True
     assert state["step"] == 14 and state["category_ids"] == [1, 2, 3, 4, 5]
 
