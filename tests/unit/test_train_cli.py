@@ -42,6 +42,19 @@ def test_train_then_eval_cli(shapes, tmp_path, capsys):
     d = json.loads(metrics.read_text())
     assert d["num_images"] == 1 and set(d["metrics"]) >= {"AP", "AP50", "AR100"}
 
+    # the same on a project: the folder's project gets the labels, eval reads them from the store
+    from rnxstudio.data.coco import read_coco
+    from rnxstudio.data.project import open_project
+
+    store = open_project(shapes)
+    try:
+        store.import_labelset(read_coco(shapes / "annotations.json", shapes))
+    finally:
+        store.close()
+    rc = main(["eval", str(shapes), "--model", str(ckpt), "--split", "val"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "(val split, 1 images)" in text and "ring" in text
+
 
 def test_train_cli_errors_are_one_line(tmp_path, capsys):
     rc = main(["train", "--coco", str(tmp_path / "none.json"), "--out", str(tmp_path / "o"), *TINY])
