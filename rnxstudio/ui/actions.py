@@ -77,6 +77,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("finetune", "&Fine-tune…", "Model", "fa5s.graduation-cap", ("Ctrl+T",), "Fine-tune the detector on the corrected labels"),
     ActionSpec("review_queue", "&Review Queue", "Model", "fa5s.list-ol", ("Ctrl+Shift+Q",), "Images sorted by model disagreement or uncertainty"),
     ActionSpec("compare_backbones", "Compare &Backbones…", "Model", "fa5s.balance-scale", ("Ctrl+Alt+B",), "Train two zoo models with the same budget and compare their metrics"),
+    ActionSpec("toggle_inspector", "Model &Inspector", "View", "fa5s.microscope", ("Ctrl+Shift+I",), "Feature maps, Grad-CAM and architecture tables of the loaded model", checkable=True),
     ActionSpec("theme_system", "Theme: &System", "View", "fa5s.adjust", ("Ctrl+Alt+1",), "Follow the system's light/dark setting"),
     ActionSpec("theme_light", "Theme: &Light", "View", "fa5s.sun", ("Ctrl+Alt+2",), "Light theme"),
     ActionSpec("theme_dark", "Theme: &Dark", "View", "fa5s.moon", ("Ctrl+Alt+3",), "Dark theme"),

@@ -14,6 +14,7 @@ FEATURES: tuple[str, ...] = (
     "rnxstudio.ui.prelabel",
     "rnxstudio.ui.training",
     "rnxstudio.ui.video_nav",
+    "rnxstudio.ui.inspector_feature",
 )
 
 

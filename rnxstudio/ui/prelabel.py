@@ -53,6 +53,7 @@ def build_for_project(choice: ModelChoice, class_names: list[str]):
 
 class PrelabelController(QObject):
     model_changed = Signal(str)  # human-readable description
+    built_ready = Signal(object)  # the BuiltModel now pre-labeling (for the inspector)
 
     def __init__(self, window):
         super().__init__(window)
@@ -142,6 +143,8 @@ class PrelabelController(QObject):
         if warn:
             self.w.statusBar().showMessage(f"Loaded {text}{warn}", 15000)
         self.model_changed.emit(text)
+        if built is not None:
+            self.built_ready.emit(built)
         if self.auto:
             self.prelabel_current()
 
