@@ -106,6 +106,11 @@ class _Engine(QObject):
     def run(self, job_id: int, kind: str, fn: Callable[[JobContext], Any], cancel: threading.Event) -> None:
         ctx = JobContext(job_id, cancel, self)
         try:
+            from rnxstudio.ui.ml_import import import_ml
+
+            # the trainer imports torchvision lazily; do it under the shared lock, or the
+            # pre-labeling prewarm thread importing it at the same time can deadlock importlib
+            import_ml("rnxstudio.ml.zoo", "rnxstudio.ml.checkpoint", "rnxstudio.ml.train")
             result = fn(ctx)
         except Exception as exc:  # noqa: BLE001 - every failure goes to the GUI as text
             from rnxstudio.ml.train_config import TrainingError
