@@ -18,6 +18,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "io": ("rnxstudio.data.bench_io", "folder scan, image load / read_size and video access speed"),
     "train": ("rnxstudio.ml.bench_train", "training images/s: our trainer vs a plain torchvision loop"),
     "shapes": ("rnxstudio.ml.bench_shapes", "shapes benchmark: val AP/AP50 vs wall-clock minutes from random init"),
+    "nav": ("rnxstudio.ui.bench_nav", "main window: first image after opening a folder, next-image paint latency, RSS"),
     "fast": ("rnxstudio.ml.bench_fast", "optimised inference vs torchvision eager: speed, size growth, accuracy, pipeline"),
     "all": ("rnxstudio.bench_suite", "every benchmark at small sizes, one summary table (measure, baseline, ours, target)"),
     "inspect": ("rnxstudio.ml.introspect.bench", "inspector: forward with feature capture, heatmaps, Grad-CAM, arch table"),
