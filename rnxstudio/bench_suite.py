@@ -24,7 +24,7 @@ _SCAN_RE = re.compile(r"scan_folder: (?P<n>\d+) files listed in (?P<ms>[\d.]+) m
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke sizes (seconds per benchmark, not minutes)")
-    parser.add_argument("--only", default="", help="comma-separated subset: fast,store,io,gui-stall")
+    parser.add_argument("--only", default="", help="comma-separated subset: fast,store,io,gui-stall,nav")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per benchmark run")
 
 
@@ -38,12 +38,14 @@ def _plan(quick: bool) -> list[tuple[str, list[str]]]:
             ("io", ["--files", "300", "--repeat", "1", "--frames", "10", "--size", "320", "240"]),
             ("io", ["--files", "3000", "--repeat", "1", "--frames", "10", "--size", "320", "240"]),
             ("gui-stall", ["--n", "3", "--requests", "2", "--size", "96"]),
+            ("nav", ["--files", "500", "--steps", "5", "--size", "640", "480"]),
         ]
     return [
         ("fast", ["--size", "384", "--n", "3", "--pipeline-images", "24"]),
         *[("store", ["--images", str(n), "--boxes", str(n * 10), "--edits", "100"]) for n in (1_000, 10_000, 100_000)],
         *[("io", ["--files", str(n), "--repeat", "3", "--frames", "30"]) for n in (1_000, 10_000, 50_000)],
         ("gui-stall", []),
+        ("nav", ["--files", "10000", "--steps", "20"]),
     ]
 
 

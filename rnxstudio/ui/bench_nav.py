@@ -39,7 +39,18 @@ def run(args: argparse.Namespace) -> int:
     if not args.show:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     work = Path(tempfile.mkdtemp(prefix="rnx-bench-nav-"))
+    old_home = os.environ.get("RNXSTUDIO_HOME")
     os.environ["RNXSTUDIO_HOME"] = str(work / "home")  # keep the user's data dir clean
+    try:
+        return _run(args, work)
+    finally:
+        if old_home is None:
+            os.environ.pop("RNXSTUDIO_HOME", None)
+        else:
+            os.environ["RNXSTUDIO_HOME"] = old_home
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
     import shutil
 
     import numpy as np
