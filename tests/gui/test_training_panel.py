@@ -71,6 +71,8 @@ def test_tiny_finetune_completes_records_and_hot_swaps(window, qtbot, labelled, 
     assert set(panel.losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg", "total"}
     assert panel.steps == [1, 2] and len(panel.lrs) == 2
     assert len(panel.maps) == 1 and panel.progress.value() == panel.progress.maximum() == 2
+    assert panel.loss_plot is not None  # built when the dock was shown
+    assert list(panel._loss_curves["total"].getData()[0]) == [1, 2]
     # the run: snapshot export of the verified images, config, status, best model with metrics
     (run,) = store.training_runs()
     snap = json.loads(Path(run.snapshot_path).read_text())

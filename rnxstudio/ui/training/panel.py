@@ -1,10 +1,14 @@
 """The Training dock: live loss curves per torchvision loss term, learning rate, val mAP per
 epoch, images/s, ETA, a progress bar, Cancel and Resume. It only shows what it is given
-(:meth:`TrainingPanel.add` takes the trainer's Progress records); the controller decides."""
+(:meth:`TrainingPanel.add` takes the trainer's Progress records); the controller decides.
+
+The plots (pyqtgraph, about two seconds to import on a busy CPU) are built the first time the
+dock is shown or given data, so the window starts without them."""
 
 from __future__ import annotations
 
-import pyqtgraph as pg
+from typing import Any
+
 from PySide6.QtWidgets import (
     QDockWidget,
     QGridLayout,
@@ -31,19 +35,8 @@ class TrainingPanel(QDockWidget):
         super().__init__("Training", parent)
         self.setObjectName("dock_training")
         body = QWidget(self)
-        pg.setConfigOptions(antialias=True)
-        self.loss_plot = pg.PlotWidget(body, title="loss")
-        self.loss_plot.addLegend(offset=(-5, 5))
-        self.loss_plot.setLabel("bottom", "step")
-        self.lr_plot = pg.PlotWidget(body, title="learning rate")
-        self.lr_plot.setLabel("bottom", "step")
-        self.map_plot = pg.PlotWidget(body, title="val AP / AP50")
-        self.map_plot.setLabel("bottom", "epoch")
-        self.map_plot.setYRange(0.0, 1.0)
-        self.map_plot.addLegend(offset=(-5, 5))
-        for p in (self.loss_plot, self.lr_plot, self.map_plot):
-            p.setMinimumHeight(160)
-            p.showGrid(x=True, y=True, alpha=0.2)
+        self._body = body
+        self.loss_plot = self.lr_plot = self.map_plot = None  # built by ensure_plots()
         self.title = QLabel("No run yet. Model → Fine-tune… starts one.", body)
         self.title.setWordWrap(True)
         self.stats = QLabel("", body)
@@ -68,12 +61,10 @@ class TrainingPanel(QDockWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
         plots = QGridLayout()
-        plots.addWidget(self.loss_plot, 0, 0)
-        plots.addWidget(self.lr_plot, 0, 1)
-        plots.addWidget(self.map_plot, 0, 2)
         plots.setColumnStretch(0, 2)
         plots.setColumnStretch(1, 1)
         plots.setColumnStretch(2, 1)
+        self._plots_layout = plots
         lay = QVBoxLayout(body)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.title)
@@ -85,6 +76,34 @@ class TrainingPanel(QDockWidget):
         self.setWidget(body)
         self.clear()
 
+    def ensure_plots(self) -> None:
+        """Build the three plots (imports pyqtgraph) once."""
+        if self.loss_plot is not None:
+            return
+        import pyqtgraph as pg
+
+        self._pg = pg
+        pg.setConfigOptions(antialias=True)
+        body = self._body
+        self.loss_plot = pg.PlotWidget(body, title="loss")
+        self.loss_plot.addLegend(offset=(-5, 5))
+        self.loss_plot.setLabel("bottom", "step")
+        self.lr_plot = pg.PlotWidget(body, title="learning rate")
+        self.lr_plot.setLabel("bottom", "step")
+        self.map_plot = pg.PlotWidget(body, title="val AP / AP50")
+        self.map_plot.setLabel("bottom", "epoch")
+        self.map_plot.setYRange(0.0, 1.0)
+        self.map_plot.addLegend(offset=(-5, 5))
+        for col, p in enumerate((self.loss_plot, self.lr_plot, self.map_plot)):
+            p.setMinimumHeight(160)
+            p.showGrid(x=True, y=True, alpha=0.2)
+            self._plots_layout.addWidget(p, 0, col)
+        self._redraw()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.ensure_plots()
+        super().showEvent(event)
+
     # ------------------------------------------------------------------ data
     def clear(self, title: str | None = None) -> None:
         """Forget the curves (a new run starts)."""
@@ -95,14 +114,8 @@ class TrainingPanel(QDockWidget):
         self.maps: list[float] = []
         self.ap50s: list[float] = []
         self._step_of_loss: dict[str, list[int]] = {}
-        self._loss_curves: dict[str, pg.PlotDataItem] = {}
-        self.loss_plot.clear()
-        self.lr_plot.clear()
-        self.map_plot.clear()
-        self._lr_curve = self.lr_plot.plot(pen=pg.mkPen("#444", width=2))
-        self._map_curve = self.map_plot.plot(pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=6, name="AP")
-        self._ap50_curve = self.map_plot.plot(pen=pg.mkPen("#2ca02c", width=2), symbol="t", symbolSize=6,
-                                              name="AP50")
+        self._loss_curves: dict[str, Any] = {}
+        self._redraw()
         self.progress.setValue(0)
         self.stats.setText("")
         if title is not None:
@@ -110,7 +123,7 @@ class TrainingPanel(QDockWidget):
 
     def add(self, p) -> None:
         """Show one :class:`~rnxstudio.ml.train_config.Progress` record."""
-        if p.message and (p.kind != "step" or p.message):
+        if p.message:
             self.append_log(p.message if p.kind != "step" else f"step {p.step}: {p.message}")
         if p.total_steps:
             self.progress.setRange(0, int(p.total_steps))
@@ -123,13 +136,7 @@ class TrainingPanel(QDockWidget):
             for k, v in terms.items():
                 self.losses.setdefault(k, []).append(float(v))
                 self._step_of_loss.setdefault(k, []).append(int(p.step))
-                curve = self._loss_curves.get(k)
-                if curve is None:
-                    color = "#e8e8e8" if k == "total" else CURVE_COLORS[len(self._loss_curves) % len(CURVE_COLORS)]
-                    curve = self._loss_curves[k] = self.loss_plot.plot(
-                        pen=pg.mkPen(color, width=2 if k == "total" else 1), name=k.replace("loss_", ""))
-                curve.setData(self._step_of_loss[k], self.losses[k])
-            self._lr_curve.setData(self.steps, self.lrs)
+            self._update_curves()
             total = f"/{p.total_steps}" if p.total_steps else ""
             self.stats.setText(f"step {p.step}{total} · epoch {p.epoch + 1} · loss {terms['total']:.3f} · "
                                f"lr {p.lr:.3g} · {p.images_per_s:.2f} images/s · ETA {fmt_seconds(p.eta_s)}")
@@ -137,8 +144,37 @@ class TrainingPanel(QDockWidget):
             self.epochs.append(int(p.epoch))
             self.maps.append(float(p.eval.map))
             self.ap50s.append(float(p.eval.metrics.get("AP50") or 0.0))
-            self._map_curve.setData(self.epochs, self.maps)
-            self._ap50_curve.setData(self.epochs, self.ap50s)
+            self._update_curves()
+
+    def _redraw(self) -> None:
+        """(Re)create the curves from the stored data (after clear() or when plots are built)."""
+        if self.loss_plot is None:
+            return
+        pg = self._pg
+        self.loss_plot.clear()
+        self.lr_plot.clear()
+        self.map_plot.clear()
+        self._loss_curves = {}
+        self._lr_curve = self.lr_plot.plot(pen=pg.mkPen("#888", width=2))
+        self._map_curve = self.map_plot.plot(pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=6, name="AP")
+        self._ap50_curve = self.map_plot.plot(pen=pg.mkPen("#2ca02c", width=2), symbol="t", symbolSize=6,
+                                              name="AP50")
+        self._update_curves()
+
+    def _update_curves(self) -> None:
+        if self.loss_plot is None:
+            return
+        pg = self._pg
+        for k in self.losses:
+            curve = self._loss_curves.get(k)
+            if curve is None:
+                color = "#e8e8e8" if k == "total" else CURVE_COLORS[len(self._loss_curves) % len(CURVE_COLORS)]
+                curve = self._loss_curves[k] = self.loss_plot.plot(
+                    pen=pg.mkPen(color, width=2 if k == "total" else 1), name=k.replace("loss_", ""))
+            curve.setData(self._step_of_loss[k], self.losses[k])
+        self._lr_curve.setData(self.steps, self.lrs)
+        self._map_curve.setData(self.epochs, self.maps)
+        self._ap50_curve.setData(self.epochs, self.ap50s)
 
     def append_log(self, text: str) -> None:
         self.log.appendPlainText(text)
