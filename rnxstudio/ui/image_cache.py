@@ -36,7 +36,7 @@ def decode_source(source: Source, readers: dict) -> np.ndarray:
 class ImageCache(QObject):
     ready = Signal(object, object, object)  # key, rgb ndarray | None, error text | None
 
-    def __init__(self, budget_bytes: int = 512 * 1024 * 1024, parent=None):
+    def __init__(self, budget_bytes: int = 160 * 1024 * 1024, parent=None):
         super().__init__(parent)
         self._budget = budget_bytes
         self._cache: OrderedDict[object, np.ndarray] = OrderedDict()

@@ -271,6 +271,12 @@ class PrelabelController(QObject):
         word = "cancelled" if cancelled else "finished"
         self.w.statusBar().showMessage(f"Pre-labeling {word}: {done}/{total} images", 10000)
 
+    def wait_ml_ready(self) -> None:
+        """Import the ml stack now (or wait for the background import to finish)."""
+        if self._prewarm_thread is not None:
+            self._prewarm_thread.join()
+        import_ml()
+
     def shutdown(self) -> None:
         self.worker.shutdown()
         if self._prewarm_thread is not None:  # never leave an import half-done at exit

@@ -95,9 +95,9 @@ class TrainingController(QObject, CompareMixin):
         """Wait for the pre-labeling feature's background import of the ml stack, if one is under
         way: importing torchvision on this thread at the same time can raise importlib's
         _DeadlockError (torchvision's modules import each other)."""
-        thread = getattr(getattr(self.w, "prelabel", None), "_prewarm_thread", None)
-        if thread is not None and thread.is_alive():
-            thread.join()
+        pre = getattr(self.w, "prelabel", None)
+        if pre is not None:
+            pre.wait_ml_ready()
 
     def _refresh_buttons(self) -> None:
         run = self.run
