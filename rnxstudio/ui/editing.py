@@ -218,7 +218,7 @@ class EditingController(QObject):
         if rec is None or not row:
             return
         prev = self.controller.files.id_at(row - 1)
-        if prev is not None:
+        if prev is not None and self._has_persons_boxes(prev):  # else no empty, do-nothing undo step
             self.bridge.push(cmd.PasteBoxes(prev, rec.id))
 
     def copy_to_next(self) -> None:
@@ -227,12 +227,21 @@ class EditingController(QObject):
         if rec is None or row is None:
             return
         nxt = self.controller.files.id_at(row + 1)
+        if nxt is not None and not self._has_persons_boxes(rec.id):
+            self.controller.step(+1)  # nothing to copy: just move on, no empty undo step
+            return
         if nxt is not None and self.store.image(nxt).width <= 0:
             from rnxstudio.data.project import fill_image_sizes
 
             fill_image_sizes(self.store, [nxt])  # not shown yet: its size comes from the file header
         if nxt is not None and self.bridge.push(cmd.PasteBoxes(rec.id, nxt)):
             self.controller.step(+1)
+
+    def _has_persons_boxes(self, image_id: int) -> bool:
+        has = bool(self.store.boxes(image_id, include_predictions=False))
+        if not has:
+            self.w.statusBar().showMessage("No boxes to copy on that image", 4000)
+        return has
 
     def verify_and_next(self) -> None:
         rec = self.controller.current
