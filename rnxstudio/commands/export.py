@@ -24,15 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from rnxstudio.commands import CliError
+    from rnxstudio.commands import CliError, open_project_or_fail
     from rnxstudio.data.errors import LabelFormatError
     from rnxstudio.data.exchange import ExchangeError, export_labels
-    from rnxstudio.data.project import ProjectError, open_project
+    from rnxstudio.data.project import ProjectError
 
-    try:
-        store = open_project(args.project)
-    except ProjectError as exc:
-        raise CliError(str(exc)) from exc
+    store = open_project_or_fail(args.project)
     try:
         result = export_labels(store, args.format, args.out, verified_only=args.verified_only)
     except (ExchangeError, LabelFormatError, ProjectError, OSError) as exc:
