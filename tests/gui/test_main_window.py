@@ -79,10 +79,10 @@ def test_unreadable_image_shows_error_in_place_and_navigation_goes_on(window, qt
     window.open_path(folder)
     wait_for_image(qtbot, window)
     window.controller.step(+1)
-    qtbot.waitUntil(lambda: window.canvas.error_text() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: window.canvas.error_text() is not None, timeout=30000)
     assert "shape_00001.png" in window.canvas.error_text()
     window.controller.step(+1)
-    qtbot.waitUntil(lambda: window.canvas.image_size() == (120, 90), timeout=5000)
+    qtbot.waitUntil(lambda: window.canvas.image_size() == (120, 90), timeout=30000)
     assert window.controller.current.path == "shape_00002.png"
 
 

@@ -4,6 +4,7 @@ error, LabelFormatError — never another exception type."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -180,7 +181,9 @@ def test_coco_structure_mutations_through_import(valid, tmp_path_factory, data):
         if data.draw(st.booleans()) and isinstance(parent, dict):
             parent.pop(path[-1], None)
         else:
-            parent[path[-1]] = data.draw(JSON_VALUES)
+            # deepcopy: st.just() hands out one shared object, and inserting it twice could
+            # make the document contain itself
+            parent[path[-1]] = copy.deepcopy(data.draw(JSON_VALUES))
         paths = [p for p in _paths(doc) if p]
         if not paths:
             break
