@@ -243,6 +243,8 @@ def load_checkpoint(
         category_ids = [int(c.get("category_id", i + 1)) for i, c in enumerate(classes)]
         kwargs["class_names"], kwargs["num_classes"] = names, len(names)
         kwargs.setdefault("norm", meta.get("norm"))
+        # sidecars written before anchor_sizes was recorded: those models used torchvision's anchors
+        kwargs.setdefault("anchor_sizes", list(zoo.LEGACY_ANCHOR_SIZES))
     else:
         if not model_name:
             raise CheckpointError(p, f"no sidecar {sidecar_path(p).name}; pass the zoo model name (--arch NAME)")
@@ -259,7 +261,7 @@ def load_checkpoint(
     if kwargs["name"] not in zoo.MODELS:
         raise CheckpointError(p, f"unknown model {kwargs['name']!r}; known: {', '.join(zoo.MODELS)}")
     known = {"name", "num_classes", "class_names", "trainable_layers", "min_size", "max_size",
-             "score_thresh", "nms_thresh", "detections_per_img", "norm"}
+             "score_thresh", "nms_thresh", "detections_per_img", "norm", "anchor_sizes"}
     kwargs = zoo.rebuild_kwargs({k: v for k, v in kwargs.items() if k in known})
     try:
         built = zoo.build_model(kwargs.pop("name"), **kwargs)

@@ -17,6 +17,7 @@ from rnxstudio.ml.evaluate import EvalResult
 
 SGD_LR_PER_16 = 0.02  # detectron2's reference: 0.02 for 16 images per step
 ADAMW_LR_PER_16 = 4e-3
+ADAMW_SCRATCH_LR_PER_16 = 8e-3  # from random init (shapes benchmark: better AP than 4e-3 at equal compute)
 
 
 class TrainingError(RuntimeError):
@@ -123,9 +124,11 @@ class Progress:
 def recommended_config(device: str, *, pretrained: bool = False, num_images: int | None = None) -> dict[str, Any]:
     """Sensible defaults per device, as TrainConfig keyword arguments.
 
-    CPU (2-4 cores): the tiny ResNeXt-FPN, every stage trainable when training from random init
-    (two when starting from ImageNet weights), 256 px images with scale jitter, batch 4, AdamW
-    with warmup + cosine, 128 RoIs and 500 proposals per image in training, measured on the shapes benchmark (see docs / ``rnxstudio bench shapes``).
+    CPU (2-4 cores): the tiny ResNeXt-FPN (anchors 16-256 px), every stage trainable when training
+    from random init (two when starting from ImageNet weights), 256 px images with scale jitter,
+    batch 4, AdamW with warmup + cosine (0.008 per 16 images from random init, 0.004 from
+    pretrained weights), 64 RoIs and 300 proposals per image in training: the best of the recipes
+    measured on the shapes benchmark (docs/training.md, ``rnxstudio bench shapes``).
     CUDA: ResNeXt-50-FPN at 800 px, 3 trainable stages, batch 8, SGD 0.02 per 16 images, AMP.
     """
     if device.startswith("cuda"):
@@ -140,12 +143,12 @@ def cpu_defaults(*, pretrained: bool = False) -> dict[str, Any]:
         model="resnext_tiny_fpn",
         size=256,
         max_size=416,
-        roi_batch_per_image=128,
+        roi_batch_per_image=64,
         rpn_pre_nms_train=1000,
-        rpn_post_nms_train=500,
+        rpn_post_nms_train=300,
         batch_size=4,
         optimizer="adamw",
-        lr_per_16=ADAMW_LR_PER_16,
+        lr_per_16=ADAMW_LR_PER_16 if pretrained else ADAMW_SCRATCH_LR_PER_16,
         schedule="cosine",
         trainable_layers=2 if pretrained else 5,
         scale_jitter=True,

@@ -45,6 +45,8 @@ class ModelSpec:
     default_min_size: int = 800
     default_max_size: int = 1333
     coco_weights: str | None = None  # "EnumClass.MEMBER" in torchvision.models.detection
+    # one anchor size per FPN level P2..P6 (or the sizes of the single C4 level)
+    default_anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)
 
     def weights_enum(self) -> Any | None:
         """The torchvision weights enum member for the ImageNet backbone, or None."""
@@ -63,6 +65,12 @@ def _enum(text: str | None, module: str) -> Any | None:
     cls_name, member = text.split(".")
     return getattr(getattr(importlib.import_module(module), cls_name), member)
 
+
+LEGACY_ANCHOR_SIZES = (32, 64, 128, 256, 512)  # torchvision's; every checkpoint without anchor_sizes
+# The tiny model works on small CPU images (objects of roughly 10-120 px): anchors one octave
+# smaller than torchvision's so 12-px objects still reach IoU >= 0.7 with some anchor on P2.
+TINY_ANCHOR_SIZES = (16, 32, 64, 128, 256)
+ASPECT_RATIOS = (0.5, 1.0, 2.0)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -115,6 +123,7 @@ MODELS: dict[str, ModelSpec] = {
             "parameters, trains from scratch on the shapes demo in minutes on a CPU. No pretrained "
             "weights exist; not meant for real photos.",
             "tiny", fpn=True, is_tiny=True, weights=None, default_min_size=320, default_max_size=512,
+            default_anchor_sizes=TINY_ANCHOR_SIZES,
         ),
     )
 }
@@ -227,6 +236,7 @@ def build_model(
     norm: str | None = None,
     allow_download: bool | None = None,
     coco_weights: bool = False,
+    anchor_sizes: tuple[int, ...] | list[int] | None = None,
 ) -> BuiltModel:
     """Build zoo member ``name`` for ``num_classes`` foreground classes (background added here).
 
@@ -236,7 +246,9 @@ def build_model(
     None means "unless RNXSTUDIO_NO_DOWNLOAD=1". ``coco_weights`` (resnet50_fpn only) loads
     torchvision's COCO-trained detector when cached or downloadable: its 90-label head is kept when
     ``class_names`` is None and ``num_classes`` is 90, else replaced; when unavailable the build
-    falls back to the ImageNet path with a warning. Raises KeyError for an unknown name and
+    falls back to the ImageNet path with a warning. ``anchor_sizes`` (one per FPN level P2-P6, or
+    any number for the C4 model) defaults to the spec's (16-256 for the tiny model, 32-512 for the
+    others) and is recorded in ``build_kwargs``. Raises KeyError for an unknown name and
     ValueError for bad arguments or a backbone weights file that does not fit.
     """
     spec = get_spec(name)
@@ -251,7 +263,8 @@ def build_model(
                                pretrained_backbone=pretrained_backbone, backbone_weights_path=backbone_weights_path,
                                trainable_layers=trainable_layers, min_size=min_size, max_size=max_size,
                                score_thresh=score_thresh, nms_thresh=nms_thresh,
-                               detections_per_img=detections_per_img, norm=norm, allow_download=allow_download)
+                               detections_per_img=detections_per_img, norm=norm, allow_download=allow_download,
+                               anchor_sizes=anchor_sizes)
         fallback.warnings.insert(0, built)
         return fallback
     if num_classes < 1:
@@ -261,6 +274,7 @@ def build_model(
     class_names = [str(c) for c in class_names]
     if len(class_names) != num_classes:
         raise ValueError(f"num_classes={num_classes} but {len(class_names)} class names given")
+    anchors_t = _anchor_sizes(spec, anchor_sizes)
     if norm is not None and norm not in bb.NORMS:
         raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(bb.NORMS)}")
 
@@ -292,6 +306,9 @@ def build_model(
         num_classes=num_classes + 1, min_size=min_size, max_size=max_size,
         box_score_thresh=score_thresh, box_nms_thresh=nms_thresh, box_detections_per_img=detections_per_img,
     )
+    if spec.fpn:
+        common["rpn_anchor_generator"] = AnchorGenerator(sizes=tuple((a,) for a in anchors_t),
+                                                         aspect_ratios=(ASPECT_RATIOS,) * len(anchors_t))
     if spec.arch == "tiny":
         backbone = _tiny_fpn(resnet, trainable_layers)
         head = TwoMLPHead(TINY_FPN_CHANNELS * 7 * 7, TINY_REPRESENTATION)
@@ -304,7 +321,7 @@ def build_model(
     else:
         bb.freeze_stages(resnet, trainable_layers)
         trunk = bb.C4Trunk(resnet)
-        anchors = AnchorGenerator(sizes=((32, 64, 128, 256, 512),), aspect_ratios=((0.5, 1.0, 2.0),))
+        anchors = AnchorGenerator(sizes=(anchors_t,), aspect_ratios=(ASPECT_RATIOS,))
         roi_pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
         model = FasterRCNN(trunk, rpn_anchor_generator=anchors, box_roi_pool=roi_pool, **common)
 
@@ -312,13 +329,29 @@ def build_model(
         name=spec.name, num_classes=num_classes, class_names=list(class_names),
         trainable_layers=trainable_layers, min_size=list(min_size) if isinstance(min_size, tuple) else min_size,
         max_size=max_size, score_thresh=score_thresh, nms_thresh=nms_thresh,
-        detections_per_img=detections_per_img, norm=norm,
+        detections_per_img=detections_per_img, norm=norm, anchor_sizes=list(anchors_t),
     )
     return BuiltModel(
         model=model, spec=spec, class_names=list(class_names), norm=norm,
         weights_origin="pretrained-backbone" if loaded else "random",
         warnings=warnings, build_kwargs=build_kwargs,
     )
+
+
+def _anchor_sizes(spec: ModelSpec, sizes: tuple[int, ...] | list[int] | None) -> tuple[int, ...]:
+    """Validated anchor sizes for ``spec`` (its default when ``sizes`` is None)."""
+    if sizes is None:
+        return tuple(spec.default_anchor_sizes)
+    try:
+        out = tuple(int(a) for a in sizes)
+    except (TypeError, ValueError):
+        raise ValueError(f"anchor_sizes must be a list of positive integers, got {sizes!r}") from None
+    if not out or any(a <= 0 for a in out):
+        raise ValueError(f"anchor_sizes must be a list of positive integers, got {sizes!r}")
+    if spec.fpn and len(out) != len(LEGACY_ANCHOR_SIZES):
+        raise ValueError(f"{spec.name}: anchor_sizes needs one size per FPN level (P2-P6): "
+                         f"{len(LEGACY_ANCHOR_SIZES)} values, got {len(out)}")
+    return out
 
 
 def _build_coco(spec: ModelSpec, *, num_classes: int, class_names: list[str] | None,
@@ -356,6 +389,8 @@ def rebuild_kwargs(build_kwargs: dict[str, Any]) -> dict[str, Any]:
     kw = dict(build_kwargs)
     if isinstance(kw.get("min_size"), list):
         kw["min_size"] = tuple(kw["min_size"])
+    if isinstance(kw.get("anchor_sizes"), list):
+        kw["anchor_sizes"] = tuple(kw["anchor_sizes"])
     kw["pretrained_backbone"] = False
     kw["backbone_weights_path"] = None
     return kw
