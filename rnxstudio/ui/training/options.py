@@ -55,10 +55,17 @@ def default_lr(device: str, batch_size: int, *, pretrained: bool = True) -> floa
     return float(per16) * batch_size / 16
 
 
-def recommended_options(device: str, *, pretrained: bool = True) -> FinetuneOptions:
-    """Dialog defaults for ``device`` (from :func:`rnxstudio.ml.train_config.recommended_config`)."""
-    from rnxstudio.ml.train_config import recommended_config
+def recommended_options(device: str, *, pretrained: bool | None = None) -> FinetuneOptions:
+    """Dialog defaults for ``device`` (from :func:`rnxstudio.ml.train_config.recommended_config`).
 
+    ``pretrained`` None: whether the recommended model has ImageNet backbone weights at all —
+    the tiny CPU model has none, so it gets the from-scratch recipe (all stages trainable, the
+    higher learning rate) that the shapes benchmark measured, not the fine-tuning one."""
+    from rnxstudio.ml.train_config import recommended_config
+    from rnxstudio.ml.zoo import get_spec
+
+    if pretrained is None:
+        pretrained = get_spec(recommended_config(device, pretrained=False)["model"]).weights is not None
     rec = recommended_config(device, pretrained=pretrained)
     return FinetuneOptions(base=rec["model"], trainable_layers=int(rec.get("trainable_layers") or 3),
                            size=int(rec.get("size") or 320), max_size=rec.get("max_size"),
