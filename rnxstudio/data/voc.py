@@ -158,7 +158,7 @@ def read_voc(
         where = rel
         try:
             root = ET.parse(file).getroot()
-        except ET.ParseError as exc:
+        except (ET.ParseError, LookupError, ValueError) as exc:  # LookupError: unknown encoding
             problems.append(f"{where}: invalid XML ({exc})")
             continue
         except OSError as exc:

@@ -108,6 +108,10 @@ def test_predictor_prepared_path_maps_boxes_to_original_pixels(frozen_bn_model):
     via_prepare = opt.predict_prepared([opt.prepare(im) for im in ims])
     for r, g, im in zip(ref, via_prepare, ims):
         assert g.image_size == (im.shape[1], im.shape[0])
-        top_r, top_g = r.boxes[np.argsort(-r.scores)[:5]], g.boxes[np.argsort(-g.scores)[:5]]
-        # OpenCV and torch bilinear resizes differ by rounding only: boxes agree to a pixel or so
-        np.testing.assert_allclose(np.sort(top_g, axis=0), np.sort(top_r, axis=0), atol=2.0)
+        # OpenCV and torch bilinear resizes differ by rounding only, so each of eager's most
+        # confident boxes has a counterpart within a pixel or so. (Near-tied scores of this
+        # untrained model may reorder, so match by position rather than comparing top-k sets.)
+        assert len(g) > 0
+        for box in r.boxes[np.argsort(-r.scores)[:3]]:
+            nearest = np.abs(g.boxes - box).max(axis=1).min()
+            assert nearest <= 2.0, (box, nearest)

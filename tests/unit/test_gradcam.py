@@ -124,7 +124,9 @@ def test_elementwise_cam_peaks_inside_the_box(trained_one_object, stage):
     r = gradcam(built, rgb, box, cls + 1, stage=stage, method="hirescam", target="score")
     y, x = np.unravel_index(np.argmax(r.heat), r.heat.shape)
     x1, y1, x2, y2 = box
-    assert x1 <= x <= x2 and y1 <= y <= y2, (stage, (x, y), box)
+    # the map is upsampled from cells of `stride` pixels: the peak may sit one cell off the edge
+    cell = float(np.max(r.stride))
+    assert x1 - cell <= x <= x2 + cell and y1 - cell <= y <= y2 + cell, (stage, (x, y), box, cell)
     inside = np.zeros(r.heat.shape, bool)
     inside[int(y1):int(np.ceil(y2)), int(x1):int(np.ceil(x2))] = True
     assert r.heat[inside].mean() > 1.5 * r.heat[~inside].mean()
