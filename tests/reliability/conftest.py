@@ -51,36 +51,9 @@ def labelled_project(tmp_path):
 
 
 @pytest.fixture
-def qt_warnings():
-    """Qt warnings/criticals emitted during a test (offscreen plugin noise filtered)."""
-    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
-
-    seen: list[str] = []
-
-    def handler(mode, _ctx, msg):
-        if mode in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
-            if "propagateSizeHints" not in msg:
-                seen.append(msg)
-
-    previous = qInstallMessageHandler(handler)
-    yield seen
-    qInstallMessageHandler(previous)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from PySide6.QtCore import QSettings
-
-    from rnxstudio.ui.app import make_app
-    from rnxstudio.ui.main_window import MainWindow
-
-    make_app()
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    w = MainWindow(settings=settings)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
+def qt_warnings(qt_messages):
+    """Qt warnings/criticals emitted during a test (the suite-wide ``qt_messages``)."""
+    return qt_messages
 
 
 def run_child(code: str, *args: str, timeout: float = 120, env: dict | None = None,
