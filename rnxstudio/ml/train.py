@@ -21,6 +21,7 @@ from rnxstudio.data.images import ImageLoadError
 from rnxstudio.ml import optim
 from rnxstudio.ml import train_state as ts
 from rnxstudio.ml.train_config import Progress, TrainConfig, TrainingError
+from rnxstudio.ml.train_state import store_recorder  # noqa: F401 - part of this module's API
 from rnxstudio.ml.train_data import (
     Augment,
     DataError,
@@ -337,24 +338,6 @@ def finetune(cfg: TrainConfig) -> Generator[Progress, None, Path]:
         return (yield from _run(tr))
     finally:
         ts.dist_teardown(tr.ctx)
-
-
-def store_recorder(store: Any, *, name: str = "fine-tuned", best_only: bool = True):
-    """An ``on_checkpoint`` hook that records checkpoints in a project store
-    (:meth:`rnxstudio.data.store.ProjectStore.add_model`) with their metrics and recipe."""
-
-    def record(path: Path, info: dict[str, Any]) -> None:
-        if best_only and not info.get("best"):
-            return
-        from rnxstudio.ml.checkpoint import read_sidecar
-
-        meta = read_sidecar(path) or {}
-        classes = [c["name"] for c in meta.get("classes", [])]
-        # the per-epoch file is recorded (``<name>_best`` is overwritten by later improvements)
-        store.add_model(path, name=f"{name} (epoch {info['epoch']})",
-                        classes=classes, metrics=info.get("metrics") or {}, recipe=info.get("recipe") or {})
-
-    return record
 
 
 def _set_train_sizes(tr: _Trainer) -> None:

@@ -208,3 +208,21 @@ def run_validation(model: torch.nn.Module, dataset, idx: list[int], data: Detect
     fixed = {k: {"boxes": np.asarray(v["boxes"], dtype=float).reshape(-1, 4), "scores": np.asarray(v["scores"]),
                  "labels": np.asarray(v["labels"], dtype=np.int64)} for k, v in dets.items()}
     return evaluate(gt, fixed, score_thresh=score_thresh)
+
+
+def store_recorder(store: Any, *, name: str = "fine-tuned", best_only: bool = True):
+    """An ``on_checkpoint`` hook that records checkpoints in a project store
+    (:meth:`rnxstudio.data.store.ProjectStore.add_model`) with their metrics and recipe."""
+
+    def record(path: Path, info: dict[str, Any]) -> None:
+        if best_only and not info.get("best"):
+            return
+        from rnxstudio.ml.checkpoint import read_sidecar
+
+        meta = read_sidecar(path) or {}
+        classes = [c["name"] for c in meta.get("classes", [])]
+        # the per-epoch file is recorded (``<name>_best`` is overwritten by later improvements)
+        store.add_model(path, name=f"{name} (epoch {info['epoch']})",
+                        classes=classes, metrics=info.get("metrics") or {}, recipe=info.get("recipe") or {})
+
+    return record
