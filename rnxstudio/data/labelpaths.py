@@ -42,6 +42,14 @@ def relative_name(path: str, root: str | os.PathLike | None) -> str:
     return normalize_name(rel)
 
 
+def per_image_name(path: str, root: str | os.PathLike | None) -> str:
+    """The relative name a per-image label file (VOC XML, YOLO txt) is derived from: the
+    image's path relative to ``root``, or just its file name when it lies outside ``root`` —
+    a label file is never written next to an absolute path."""
+    rel = relative_name(path, root)
+    return PurePosixPath(rel).name if os.path.isabs(rel) else rel
+
+
 def basename(name: str) -> str:
     return PurePosixPath(normalize_name(name)).name
 

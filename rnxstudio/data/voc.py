@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from rnxstudio.core.model import Box, Category, ImageRecord, LabelSet, default_color
 from rnxstudio.data.atomic import atomic_write_bytes, atomic_write_text
 from rnxstudio.data.errors import LabelFormatError
-from rnxstudio.data.labelpaths import ImageResolver, relative_name
+from rnxstudio.data.labelpaths import ImageResolver, per_image_name
 
 __all__ = ["write_voc", "read_voc", "xml_name_for", "CLASSES_FILE"]
 
@@ -86,9 +86,7 @@ def write_voc(ls: LabelSet, out_dir: str | os.PathLike) -> list[Path]:
     names = {c.id: c.name for c in ls.categories}
     plan: dict[str, tuple[ImageRecord, str]] = {}
     for im in ls.images:
-        rel = relative_name(im.path, ls.root)
-        if os.path.isabs(rel):
-            rel = PurePosixPath(rel).name
+        rel = per_image_name(im.path, ls.root)
         xml_rel = xml_name_for(rel)
         if xml_rel in plan:
             raise ValueError(f"images {plan[xml_rel][0].path!r} and {im.path!r} would both be written to {xml_rel}")

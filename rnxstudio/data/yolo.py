@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from rnxstudio.core.model import Box, BoxSource, Category, ImageRecord, LabelSet, default_color
 from rnxstudio.data.atomic import atomic_write_text
 from rnxstudio.data.errors import LabelFormatError
-from rnxstudio.data.labelpaths import relative_name
+from rnxstudio.data.labelpaths import per_image_name
 
 __all__ = ["write_yolo", "read_yolo", "read_class_names", "label_name_for"]
 
@@ -50,9 +50,7 @@ def write_yolo(ls: LabelSet, out_dir: str | os.PathLike, *, images_dir: str = "i
             raise ValueError(f"class name {n!r} contains a line break; classes.txt cannot hold it")
     plan: dict[str, ImageRecord] = {}
     for im in ls.images:
-        rel = relative_name(im.path, ls.root)
-        if os.path.isabs(rel):
-            rel = PurePosixPath(rel).name
+        rel = per_image_name(im.path, ls.root)
         txt = label_name_for(rel)
         if txt in plan:
             raise ValueError(f"images {plan[txt].path!r} and {im.path!r} would share labels/{txt}")
