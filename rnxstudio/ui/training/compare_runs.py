@@ -5,7 +5,6 @@ by side. A mixin of :class:`~rnxstudio.ui.training.controller.TrainingController
 from __future__ import annotations
 
 import logging
-import shutil
 from typing import Any
 
 from rnxstudio.ui.training.options import FinetuneOptions
@@ -22,15 +21,13 @@ def eval_kwargs(cfg: Any) -> dict[str, Any]:
 
 
 class CompareMixin:
-    """Needs the controller's worker, panel, store, _check_ready, _error, _refresh_buttons,
+    """Needs the controller's worker, panel, store, _check_ready, _snapshot, _error, _refresh_buttons,
     use_for_prelabel and the attributes set in its __init__."""
 
     # ------------------------------------------------------------------ compare backbones
     def compare_backbones(self, names: list[str], opts: FinetuneOptions) -> bool:
         """Train each zoo model in ``names`` with the same snapshot, split and budget (one after
         the other on the worker thread), then show their val metrics side by side."""
-        from rnxstudio.data.exchange import ExchangeError
-        from rnxstudio.data.snapshot import new_run_dir, write_snapshot
         from rnxstudio.ml.train import store_recorder
 
         if not self._check_ready():
@@ -39,13 +36,10 @@ class CompareMixin:
             self._error("Compare backbones", "Pick two different models.")
             return False
         store = self.store
-        run_dir = new_run_dir(prefix="compare-")
-        try:
-            snap = write_snapshot(store, run_dir, selection=opts.selection)
-        except (ExchangeError, OSError) as exc:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            self._error("Compare backbones", str(exc))
+        made = self._snapshot(opts.selection, "Compare backbones", prefix="compare-")
+        if made is None:
             return False
+        run_dir, snap = made
         cfgs = {}
         self._compare_runs = {}
         for name in names:

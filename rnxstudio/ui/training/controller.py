@@ -195,22 +195,31 @@ class TrainingController(QObject, CompareMixin):
         return True
 
     # ------------------------------------------------------------------ runs
-    def start_run(self, opts: FinetuneOptions) -> bool:
-        """Snapshot the chosen images, record the run, start training (returns False on a user error)."""
+    def _snapshot(self, selection: str, title: str, prefix: str = ""):
+        """A new run folder with the snapshot export of the chosen labels, as (run_dir,
+        Snapshot); None (after showing why) when there is nothing to train on."""
         from rnxstudio.data.exchange import ExchangeError
         from rnxstudio.data.snapshot import new_run_dir, write_snapshot
+
+        run_dir = new_run_dir(prefix=prefix)
+        try:
+            return run_dir, write_snapshot(self.store, run_dir, selection=selection)
+        except (ExchangeError, OSError) as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            self._error(title, str(exc))
+            return None
+
+    def start_run(self, opts: FinetuneOptions) -> bool:
+        """Snapshot the chosen images, record the run, start training (returns False on a user error)."""
         from rnxstudio.ml.train import store_recorder
 
         if not self._check_ready():
             return False
         store = self.store
-        run_dir = new_run_dir()
-        try:
-            snap = write_snapshot(store, run_dir, selection=opts.selection)
-        except (ExchangeError, OSError) as exc:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            self._error("Fine-tune", str(exc))
+        made = self._snapshot(opts.selection, "Fine-tune")
+        if made is None:
             return False
+        run_dir, snap = made
         cfg = opts.to_config(out_dir=run_dir / "checkpoints", coco=snap.coco, images=snap.image_root)
         config = dict(cfg.recipe(), selection=opts.selection, base=opts.base)
         run_id = store.add_training_run(config=config, snapshot_path=str(snap.coco))
