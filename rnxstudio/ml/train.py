@@ -152,7 +152,9 @@ class _Trainer:
         _set_sampling(self.model, cfg)
         self.cuda = self.device.type == "cuda"
         self.amp = self.cuda if cfg.amp is None else (cfg.amp and self.cuda)
-        self.channels_last = self.cuda and (cfg.channels_last is None or cfg.channels_last)
+        # the weights go channels-last; the model's transform batches the 3-D images into one
+        # NCHW tensor and the first convolution carries the layout on (3-D tensors have none)
+        self.channels_last = self.cuda if cfg.channels_last is None else bool(cfg.channels_last)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         tr = self.model.transform
@@ -275,8 +277,6 @@ def _forward_backward(tr: _Trainer, images: list, targets: list) -> dict[str, fl
     for k in range(0, n, tr.micro):
         imgs = [im.to(tr.device, non_blocking=True) for im in images[k:k + tr.micro]]
         tgts = [{key: v.to(tr.device) for key, v in t.items()} for t in targets[k:k + tr.micro]]
-        if tr.channels_last:
-            imgs = [im.contiguous(memory_format=torch.channels_last) for im in imgs]
         with torch.autocast(tr.device.type, dtype=torch.float16, enabled=tr.amp):
             loss_dict = _compute_losses(model, imgs, tgts)
         loss = sum(loss_dict.values()) * (len(imgs) / n)

@@ -178,3 +178,16 @@ def test_closing_the_generator_leaves_a_resumable_checkpoint(shapes, tmp_path):
 def test_bad_data_is_a_training_error(tmp_path):
     with pytest.raises(TrainingError, match="nothing.json"):
         next(finetune(TrainConfig(out_dir=tmp_path, coco=tmp_path / "nothing.json", pretrained_backbone=False)))
+
+
+def test_channels_last_training_runs_and_matches_the_default_layout(shapes, tmp_path):
+    """The CUDA default (weights channels-last) forced on the CPU. Images are 3-D, so the trainer
+    must not ask them for a 4-D memory format: it crashed on the first CUDA step before (found
+    on an H200 with tests/perf/gpu_check.sh). Same seed, same data: the first loss must match."""
+    runs = {}
+    for flag in (False, True):
+        records, _ = _drain(finetune(_cfg(shapes, tmp_path / str(flag), max_steps=2, val_split=0.0,
+                                          channels_last=flag, hflip=0.0, photometric=0.0)))
+        runs[flag] = [r.loss for r in records if r.kind == "step"]
+    assert len(runs[True]) == 2 and all(torch.isfinite(torch.tensor(runs[True])))
+    assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-3, abs=1e-4)
