@@ -17,6 +17,9 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget for training")
+    parser.add_argument("--steps", type=int,
+                        help="a step budget instead of --minutes (device-independent recipe comparisons: "
+                             "the schedule spans exactly this many steps)")
     parser.add_argument("--train-images", type=int, default=400)
     parser.add_argument("--val-images", type=int, default=40)
     parser.add_argument("--image-size", type=int, default=256, help="scene size of the generated images")
@@ -58,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
         make_shapes_dataset(n, args.image_size, seed=2026, out_dir=data)
         kw = {**cpu_defaults(pretrained=False), **{k: _parse_value(v) for k, v in overrides.items()}}
         cfg = TrainConfig(out_dir=out, coco=data / "annotations.json", pretrained_backbone=False,
-                          minutes=args.minutes, val_split=args.val_images / n, eval_every=args.eval_every,
+                          minutes=None if args.steps else args.minutes, max_steps=args.steps, val_split=args.val_images / n, eval_every=args.eval_every,
                           device=args.device, clock=clock, **kw)
         print(f"bench shapes: {n} scenes {args.image_size}px ({args.train_images} train / {args.val_images} val), "
-              f"budget {args.minutes:g} min ({args.clock} clock), torch threads {threads}", flush=True)
+              f"budget {f'{args.steps} steps' if args.steps else f'{args.minutes:g} min'} ({args.clock} clock), torch threads {threads}", flush=True)
         print("recipe: " + ", ".join(f"{k}={v}" for k, v in kw.items()), flush=True)
         t0 = clock()
         w0 = time.monotonic()
