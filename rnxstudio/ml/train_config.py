@@ -127,7 +127,7 @@ def recommended_config(device: str, *, pretrained: bool = False, num_images: int
     CPU (2-4 cores): the tiny ResNeXt-FPN (anchors 16-256 px), every stage trainable when training
     from random init (two when starting from ImageNet weights), 256 px images with scale jitter,
     batch 4, AdamW with warmup + cosine (0.008 per 16 images from random init, 0.004 from
-    pretrained weights), 64 RoIs and 300 proposals per image in training: the best of the recipes
+    pretrained weights), 128 RoIs and 300 proposals per image in training: the best of the recipes
     measured on the shapes benchmark (docs/training.md, ``rnxstudio bench shapes``).
     CUDA: ResNeXt-50-FPN at 800 px, 3 trainable stages, batch 8, SGD 0.02 per 16 images, AMP.
     """
@@ -143,7 +143,7 @@ def cpu_defaults(*, pretrained: bool = False) -> dict[str, Any]:
         model="resnext_tiny_fpn",
         size=256,
         max_size=416,
-        roi_batch_per_image=64,
+        roi_batch_per_image=128,  # 64 before RoIAlign got cheap on the CPU (ADR 0008)
         rpn_pre_nms_train=1000,
         rpn_post_nms_train=300,
         batch_size=4,
