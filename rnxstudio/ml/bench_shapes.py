@@ -35,31 +35,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a TrainConfig field of the CPU defaults (e.g. --set size=320 --set lr=0.002)")
 
 
-def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from rnxstudio.data.demo import make_shapes_dataset
     from rnxstudio.ml.train import TrainConfig, finetune
-    from rnxstudio.ml.train_config import cpu_defaults
+    from rnxstudio.ml.train_config import cpu_defaults, parse_overrides
 
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     clock = time.monotonic if args.clock == "wall" else (lambda: time.process_time() / threads)
     n = args.train_images + args.val_images
-    overrides = dict(kv.split("=", 1) for kv in args.set)
+    overrides = parse_overrides(args.set)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "shapes"
         out = Path(args.out) if args.out else Path(tmp) / "run"
         make_shapes_dataset(n, args.image_size, seed=2026, out_dir=data)
-        kw = {**cpu_defaults(pretrained=False), **{k: _parse_value(v) for k, v in overrides.items()}}
+        kw = {**cpu_defaults(pretrained=False), **overrides}
         cfg = TrainConfig(out_dir=out, coco=data / "annotations.json", pretrained_backbone=False,
                           minutes=None if args.steps else args.minutes, max_steps=args.steps, val_split=args.val_images / n, eval_every=args.eval_every,
                           device=args.device, clock=clock, **kw)

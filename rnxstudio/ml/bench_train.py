@@ -10,7 +10,6 @@ Prints figures; never asserts a speed.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -30,13 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a TrainConfig field of our trainer (e.g. --set channels_last=false)")
     parser.add_argument("--amp", action="store_true",
                         help="our trainer with mixed precision (CUDA only; the reference loop stays fp32)")
-
-
-def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _sync(device: str) -> None:
@@ -98,7 +90,9 @@ def _ours_round(coco_path: Path, root: Path, out: Path, args, seed: int) -> floa
                       # epoch is two steps, and saving X50 (weights + optimizer state) every two
                       # steps measured the disk, not the trainer (seen on an H200: 0.38x)
                       eval_every=10**6)
-    overrides = {k: _parse_value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    from rnxstudio.ml.train_config import parse_overrides
+
+    overrides = parse_overrides(args.set)
     if overrides:
         cfg = cfg.replace(**overrides)
     t0 = t1 = 0.0

@@ -153,3 +153,20 @@ def cpu_defaults(*, pretrained: bool = False) -> dict[str, Any]:
         trainable_layers=2 if pretrained else 5,
         scale_jitter=True,
     )
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` (benchmarks' ``--set``) as TrainConfig keyword arguments; a VALUE
+    that parses as JSON is taken as such (numbers, true/false/null, lists, objects), else as text."""
+    import json
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            out[key] = text
+    return out

@@ -10,7 +10,6 @@ and prints the operators with the most self time on the host and, on CUDA, on th
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from rnxstudio.data.demo import make_shapes_dataset
 from rnxstudio.ml.train import TrainConfig, finetune
+from rnxstudio.ml.train_config import parse_overrides
 
 
 def main() -> int:
@@ -32,13 +32,7 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=18)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
-    overrides = {}
-    for kv in args.set:
-        k, v = kv.split("=", 1)
-        try:
-            overrides[k] = json.loads(v)
-        except ValueError:
-            overrides[k] = v
+    overrides = parse_overrides(args.set)
     warm = 2
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
