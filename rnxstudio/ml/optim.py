@@ -7,6 +7,8 @@ exactly the curve of an uninterrupted one. Norm weights and biases get no weight
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -104,3 +106,32 @@ def backbone_body(model: nn.Module) -> nn.Module | None:
     if body is not None:
         return body
     return None
+
+
+MEASURE_STEPS = 3  # steps timed before a --minutes run fixes its step count...
+REPLAN_STEP = 50  # ...which is checked once more against the median of this many steps
+
+
+def plan_steps(step: int, timed: list[float], seconds_left: float, eval_cost: Callable[[float], float],
+               current: int | None, cap: int | None = None) -> int | None:
+    """The total step count of a ``--minutes`` run, or None to keep ``current``.
+
+    ``timed`` holds the seconds of each step so far; the first (one-off costs) is left out and
+    the median of the rest is used, plus ``eval_cost(step_s)``, the validation time spread over
+    each step. The first plan is made after :data:`MEASURE_STEPS` steps; at :data:`REPLAN_STEP`
+    it is made again and replaces the first if they differ by over 5 %, so a burst of load from
+    other programs during the first few steps does not fix the whole run's length (the cosine
+    schedule then stretches or shrinks a little). ``cap`` bounds the plan (an epoch limit).
+    """
+    first = current is None
+    if first and len(timed) <= MEASURE_STEPS:
+        return None
+    if not first and (step != REPLAN_STEP or step >= current):
+        return None
+    per = statistics.median(timed[1:])
+    planned = step + max(1, int(seconds_left / (per + eval_cost(per))))
+    if cap is not None:
+        planned = min(planned, cap)
+    if not first and abs(planned - current) <= 0.05 * current:
+        return None
+    return planned

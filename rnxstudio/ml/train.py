@@ -38,7 +38,6 @@ from rnxstudio.ml.train_data import (
 __all__ = ["finetune", "TrainConfig", "Progress", "TrainingError", "load_data", "default_trainable_layers",
            "store_recorder"]
 
-_MEASURE_STEPS = 3  # steps timed before a --minutes run fixes its step count
 
 
 def load_data(cfg: TrainConfig) -> DetectionData:
@@ -404,6 +403,7 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
     times: deque[float] = deque(maxlen=20)
     deadline = tr.t0 + cfg.minutes * 60 - tr.elapsed_before if cfg.minutes is not None else None
     timed: list[float] = []
+    replan = tr.total_steps is None  # a pure --minutes run (a resumed one keeps its plan)
     stopped = ""
     try:
         while tr.total_steps is None or tr.step < tr.total_steps:
@@ -446,15 +446,15 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
                 tr.step += 1
                 dt = tr.clock() - t_step
                 times.append(dt)
-                if tr.total_steps is None:  # --minutes: time a few steps, then fix the plan
+                if replan and tr.step <= optim.REPLAN_STEP:  # --minutes: plan the step count from timings
                     timed.append(dt)
-                    if len(timed) > _MEASURE_STEPS:
-                        per = sum(timed[1:]) / (len(timed) - 1)
-                        left = max(0.0, (deadline or 0) - tr.clock())
-                        tr.total_steps = tr.step + max(1, int(left / (per + _eval_cost_per_step(tr, per))))
-                        if cfg.epochs is not None:
-                            tr.total_steps = min(tr.total_steps, cfg.epochs * tr.steps_per_epoch)
-                        msg = (msg + "; " if msg else "") + f"planned {tr.total_steps} steps for {cfg.minutes:g} min"
+                    cap = cfg.epochs * tr.steps_per_epoch if cfg.epochs is not None else None
+                    planned = optim.plan_steps(tr.step, timed, max(0.0, (deadline or 0) - tr.clock()),
+                                               lambda per: _eval_cost_per_step(tr, per), tr.total_steps, cap)
+                    if planned is not None:
+                        word = "planned" if tr.total_steps is None else "re-planned"
+                        tr.total_steps = planned
+                        msg = (msg + "; " if msg else "") + f"{word} {planned} steps for {cfg.minutes:g} min"
                 losses = ts.mean_across(losses, tr.ctx, tr.device)
                 avg = sum(times) / len(times)
                 remaining = (tr.total_steps - tr.step) if tr.total_steps else 0

@@ -27,3 +27,24 @@ def test_cpu_defaults_are_what_the_cpu_gets():
     assert rec["model"] == "resnext_tiny_fpn" and rec["roi_batch_per_image"] == 128
     assert cpu_defaults(pretrained=True)["trainable_layers"] == 2
     assert recommended_config("cuda:0")["amp"] is True
+
+
+def test_minutes_plan_is_made_after_the_first_steps_and_corrected_once():
+    from rnxstudio.ml.optim import MEASURE_STEPS, REPLAN_STEP, plan_steps
+
+    no_eval = lambda per: 0.0  # noqa: E731
+    # first plan: after MEASURE_STEPS timed steps, from the median without the first step
+    assert plan_steps(3, [5.0, 1.0, 1.0], 100.0, no_eval, None) is None
+    steps = [5.0] + [1.0] * MEASURE_STEPS
+    assert plan_steps(len(steps), steps, 100.0, no_eval, None) == len(steps) + 100
+    assert plan_steps(len(steps), steps, 100.0, no_eval, None, cap=50) == 50
+    assert plan_steps(4, [5.0, 1.0, 1.0, 1.0], 100.0, lambda per: per, None) == 4 + 50  # eval cost counts
+    # a burst of load in the first steps: the second look at REPLAN_STEP fixes the plan
+    loaded = [5.0, 3.0, 3.0, 3.0] + [1.0] * (REPLAN_STEP - 4)
+    first = plan_steps(4, loaded[:4], 600.0, no_eval, None)
+    assert first == 4 + 200
+    again = plan_steps(REPLAN_STEP, loaded, 400.0, no_eval, first)
+    assert again == REPLAN_STEP + 400
+    # within 5 % of the first plan, or at any other step: keep it
+    assert plan_steps(REPLAN_STEP, [1.0] * REPLAN_STEP, 150.0 + 4, no_eval, 200 + 5) is None
+    assert plan_steps(REPLAN_STEP - 1, loaded[:-1], 400.0, no_eval, first) is None
