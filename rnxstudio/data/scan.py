@@ -153,21 +153,21 @@ def sniff_kind(path: str | os.PathLike) -> str | None:
     return None
 
 
-def is_video(path: str | os.PathLike) -> bool:
-    """True for a video file: by its extension, or by sniffing when the extension is unknown."""
+def file_kind(path: str | os.PathLike) -> str | None:
+    """"image", "video" or None: by the extension, or by sniffing the header when it is unknown."""
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext in VIDEO_EXTENSIONS:
-        return True
+        return "video"
     if ext in IMAGE_EXTENSIONS:
-        return False
-    return sniff_kind(path) == "video"
+        return "image"
+    return sniff_kind(path)
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    """True for a video file (see :func:`file_kind`)."""
+    return file_kind(path) == "video"
 
 
 def is_image(path: str | os.PathLike) -> bool:
-    """True for an image file: by its extension, or by sniffing when the extension is unknown."""
-    ext = os.path.splitext(os.fspath(path))[1].lower()
-    if ext in IMAGE_EXTENSIONS:
-        return True
-    if ext in VIDEO_EXTENSIONS:
-        return False
-    return sniff_kind(path) == "image"
+    """True for an image file (see :func:`file_kind`)."""
+    return file_kind(path) == "image"
