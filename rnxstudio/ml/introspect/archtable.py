@@ -135,13 +135,19 @@ def _trunk_rows(trunk_owner: nn.Module, root: nn.Module, counter: FlopCounterMod
     return rows
 
 
-def _capture_shapes(owner: nn.Module) -> tuple[dict[str, tuple[int, ...]], list]:
+def _meta_call_with_stage_shapes(owner: nn.Module, module: nn.Module, x: torch.Tensor
+                                 ) -> tuple[object, FlopCounterMode, dict[str, tuple[int, ...]]]:
+    """:func:`_meta_call` of ``module`` on ``x`` that also records the output shape of each of
+    ``owner``'s trunk stages; returns (output, counter, shapes by stage name)."""
     shapes: dict[str, tuple[int, ...]] = {}
-    handles = []
-    for name, mod in trunk_stages(owner).items():
-        handles.append(mod.register_forward_hook(
-            lambda _m, _i, o, name=name: shapes.__setitem__(name, tuple(o.shape))))
-    return shapes, handles
+    handles = [mod.register_forward_hook(lambda _m, _i, o, name=name: shapes.__setitem__(name, tuple(o.shape)))
+               for name, mod in trunk_stages(owner).items()]
+    try:
+        out, counter = _meta_call(module, x)
+    finally:
+        for hd in handles:
+            hd.remove()
+    return out, counter, shapes
 
 
 def arch_table(model_or_built: object, input_hw: tuple[int, int] = (800, 1067), *, name: str | None = None) -> ArchTable:
@@ -165,12 +171,7 @@ def arch_table(model_or_built: object, input_hw: tuple[int, int] = (800, 1067), 
     batch_hw = (int(images.tensors.shape[-2]), int(images.tensors.shape[-1]))
     resized_hw = tuple(int(v) for v in images.image_sizes[0])
     bb = backbone_of(model)
-    shapes, handles = _capture_shapes(model)
-    try:
-        feats, counter = _meta_call(bb, torch.empty(1, 3, *batch_hw, device="meta"))
-    finally:
-        for hd in handles:
-            hd.remove()
+    feats, counter, shapes = _meta_call_with_stage_shapes(model, bb, torch.empty(1, 3, *batch_hw, device="meta"))
     rows = _trunk_rows(model, bb, counter, shapes, batch_hw)
     if not isinstance(feats, dict):
         feats = OrderedDict([("0", feats)])
@@ -235,12 +236,7 @@ def trunk_table(arch: str, size: int | tuple[int, int] = 224) -> ArchTable:
     with torch.device("meta"):
         net = builder(weights=None)
     net.eval()
-    shapes, handles = _capture_shapes(net)
-    try:
-        out, counter = _meta_call(net, torch.empty(1, 3, *hw, device="meta"))
-    finally:
-        for hd in handles:
-            hd.remove()
+    out, counter, shapes = _meta_call_with_stage_shapes(net, net, torch.empty(1, 3, *hw, device="meta"))
     rows = _trunk_rows(net, net, counter, shapes, hw)
     rows.append(ArchRow("head", "head", out_channels=int(out.shape[-1]), out_hw="1x1",
                         params=_params(net.fc), flops=_module_flops(counter, net, "fc")))
