@@ -7,7 +7,8 @@ machine-readable line per row (``BENCHROW {json}``) that :func:`parse_rows` coll
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 MARKER = "BENCHROW "
@@ -67,3 +68,19 @@ def emit(rows: list[Row], title: str | None = None) -> None:
     print(format_table(rows))
     for r in rows:
         print(r.line())
+
+
+def alternating_times(baseline: Callable[[], object], ours: Callable[[], object], n: int
+                      ) -> tuple[list[float], list[float]]:
+    """Seconds of ``n`` calls of each, alternating baseline / ours, so that load from other
+    processes falls on both alike (docs/PERFORMANCE.md). Warm-ups are the caller's."""
+    ta: list[float] = []
+    tb: list[float] = []
+    for _ in range(n):
+        t = time.perf_counter()
+        baseline()
+        ta.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ours()
+        tb.append(time.perf_counter() - t)
+    return ta, tb

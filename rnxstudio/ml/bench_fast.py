@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rnxstudio.core.benchtable import alternating_times
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="resnext50_32x4d_fpn", help="zoo model for the speed test")
@@ -37,14 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _median_pair(fa, fb, n: int) -> tuple[float, float]:
-    ta, tb = [], []
-    for _ in range(n):
-        t = time.perf_counter()
-        fa()
-        ta.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        fb()
-        tb.append(time.perf_counter() - t)
+    ta, tb = alternating_times(fa, fb, n)
     return statistics.median(ta), statistics.median(tb)
 
 

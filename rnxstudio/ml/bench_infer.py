@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
+
+from rnxstudio.core.benchtable import alternating_times
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,14 +72,7 @@ def run(args: argparse.Namespace) -> int:
         for _ in range(args.warmup):
             raw()
             ours()
-        ta, tb = [], []
-        for _ in range(args.n):
-            t0 = time.perf_counter()
-            raw()
-            ta.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            ours()
-            tb.append(time.perf_counter() - t0)
+        ta, tb = alternating_times(raw, ours, args.n)
         gflops = None
         if not args.no_flops:
             counter = FlopCounterMode(display=False)
