@@ -23,7 +23,7 @@ import warnings
 
 import torch
 from torch import Tensor
-from torchvision.ops import MultiScaleRoIAlign, roi_align
+from torchvision.ops import MultiScaleRoIAlign
 
 # torch prints "Sparse CSR tensor support is in beta state" once per process; the CSR product
 # used here is long-standing and covered by tests/unit/test_roi_pool.py
