@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_tree import tree_paths
 
 from rnxstudio.core.model import Box, Category, ImageRecord, LabelSet
 from rnxstudio.data.errors import LabelFormatError
@@ -152,16 +153,6 @@ JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**12), st.fl
                         st.text(max_size=5), st.just([]), st.just({}), st.just([1, 2]), st.just(["a"] * 4))
 
 
-def _paths(obj, prefix=()):
-    yield prefix
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _paths(v, prefix + (i,))
-
-
 @SETTINGS
 @given(data=st.data())
 def test_coco_structure_mutations_through_import(valid, tmp_path_factory, data):
@@ -172,7 +163,7 @@ def test_coco_structure_mutations_through_import(valid, tmp_path_factory, data):
 
     work = tmp_path_factory.mktemp("coco")
     doc = json.loads((valid / "coco.json").read_text())
-    paths = [p for p in _paths(doc) if p]
+    paths = [p for p in tree_paths(doc) if p]
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths))
         parent = doc
@@ -184,7 +175,7 @@ def test_coco_structure_mutations_through_import(valid, tmp_path_factory, data):
             # deepcopy: st.just() hands out one shared object, and inserting it twice could
             # make the document contain itself
             parent[path[-1]] = copy.deepcopy(data.draw(JSON_VALUES))
-        paths = [p for p in _paths(doc) if p]
+        paths = [p for p in tree_paths(doc) if p]
         if not paths:
             break
     src = work / "mut.json"
