@@ -26,6 +26,7 @@ from rnxstudio.core.model import Box, BoxSource, Category, ImageRecord, LabelSet
 from rnxstudio.data.atomic import atomic_open
 from rnxstudio.data.errors import LabelFormatError
 from rnxstudio.data.labelpaths import ImageResolver, normalize_name, relative_name
+from rnxstudio.data.schema import INT64_MAX, INT64_MIN
 
 __all__ = ["write_coco", "read_coco", "to_coco_dict", "from_coco_dict", "LabelFormatError"]
 
@@ -131,7 +132,7 @@ class _Problems:
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool) and INT64_MIN <= v <= INT64_MAX
 
 
 def _is_num(v: Any) -> bool:
@@ -210,7 +211,8 @@ def _validate_images(
                     w, h = size
         else:
             for key, v in (("width", w), ("height", h)):
-                if not (_is_int(v) or (_finite(v) and float(v).is_integer())) or v <= 0:
+                whole = _is_int(v) or (_finite(v) and float(v).is_integer() and _is_int(int(v)))
+                if not whole or v <= 0:
                     problems.add(f"{where}.{key}: must be a positive integer, got {v!r}")
                     ok = False
         for key, check in (("frame_index", _is_int), ("timestamp", _finite)):

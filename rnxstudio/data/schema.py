@@ -13,6 +13,10 @@ from collections.abc import Callable
 
 SCHEMA_VERSION = 1
 
+# SQLite's INTEGER range: label readers refuse ids, sizes and frame numbers outside it, which
+# would otherwise fail only when stored, as an OverflowError
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
 # Statuses and sources are checked by the database too, so a bug cannot store a bad value.
 DDL_V1 = """
 CREATE TABLE schema_version (

@@ -24,6 +24,7 @@ from rnxstudio.core.model import Box, Category, ImageRecord, LabelSet, default_c
 from rnxstudio.data.atomic import atomic_write_bytes, atomic_write_text
 from rnxstudio.data.errors import LabelFormatError
 from rnxstudio.data.labelpaths import ImageResolver, per_image_name
+from rnxstudio.data.schema import INT64_MAX
 
 __all__ = ["write_voc", "read_voc", "xml_name_for", "CLASSES_FILE"]
 
@@ -186,6 +187,9 @@ def read_voc(
             except ImageLoadError as exc:
                 problems.append(f"{where}: <size> missing and the image is unreadable ({exc.reason})")
                 continue
+        if w > INT64_MAX or h > INT64_MAX:
+            problems.append(f"{where}: <size> {w:g}x{h:g} is too large")
+            continue
         objects = []
         for k, obj in enumerate(root.iter("object")):
             name = _text(obj, "name")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_tree import tree_paths
 from labelset_strategies import assert_same_boxes, label_sets
 from PIL import Image
 
@@ -193,6 +194,18 @@ def test_nan_and_invalid_json(tmp_path):
         read_coco(f)
 
 
+def test_numbers_the_project_store_cannot_hold_are_refused(tmp_path):
+    """Ids and sizes beyond 64-bit integers (hypothesis found a width of 9.2e18 escaping as
+    SQLite's OverflowError on import) are schema problems named with their place."""
+    f = tmp_path / "big.json"
+    f.write_text(json.dumps({"images": [{"id": 2**63, "file_name": "a", "width": 2.0**63, "height": 5}],
+                             "categories": [{"id": 1, "name": "x"}], "annotations": []}))
+    with pytest.raises(LabelFormatError) as ei:
+        read_coco(f)
+    assert any("images[0].id" in p for p in ei.value.problems)
+    assert any("images[0].width" in p for p in ei.value.problems)
+
+
 def test_error_message_lists_first_problems_only(tmp_path):
     anns = [{"id": i, "image_id": 99, "category_id": 1, "bbox": [0, 0, 1, 1]} for i in range(1, 40)]
     f = tmp_path / "many.json"
@@ -270,17 +283,7 @@ def _mutate(doc, path, value):
         target[path[-1]] = value
 
 
-def _paths(obj, prefix=()):
-    yield prefix
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _paths(v, prefix + (i,))
-
-
-_ALL_PATHS = [p for p in _paths(_VALID) if p]
+_ALL_PATHS = [p for p in tree_paths(_VALID) if p]
 
 
 @settings(max_examples=80, deadline=None)

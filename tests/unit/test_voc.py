@@ -118,3 +118,11 @@ def test_random_label_sets_round_trip(tmp_path_factory, ls):
     back = read_voc(out)
     assert [c.name for c in back.categories] == [c.name for c in ls.categories]
     assert_same_boxes(ls, back, abs_tol=0.0)
+
+
+def test_a_size_the_project_store_cannot_hold_is_refused(tmp_path):
+    f = tmp_path / "big.xml"
+    f.write_text("<annotation><filename>x.jpg</filename><size><width>1e30</width><height>40</height></size>"
+                 "</annotation>")
+    with pytest.raises(LabelFormatError, match="too large"):
+        read_voc(f)
