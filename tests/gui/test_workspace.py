@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from canvas_helpers import image_drag
 from rnxstudio.core.model import BoxSource, ImageStatus
 from rnxstudio.data.demo import make_shapes_dataset, make_shapes_video
-from window_helpers import wait_for_image
+from window_helpers import open_with_classes, wait_for_image
 
 pytestmark = pytest.mark.gui
 
@@ -20,13 +20,7 @@ pytestmark = pytest.mark.gui
 def project(window, qtbot, tmp_path):
     make_shapes_dataset(4, (160, 120), seed=5, out_dir=tmp_path / "imgs")
     (tmp_path / "imgs" / "annotations.json").unlink()
-    assert window.open_path(tmp_path / "imgs")
-    store = window.controller.store
-    for name in ("circle", "square"):
-        store.add_category(name)
-    window.editing.panel.set_categories(store.categories())
-    wait_for_image(qtbot, window)
-    return store
+    return open_with_classes(qtbot, window, tmp_path / "imgs")
 
 
 def _manual(store, image_id):

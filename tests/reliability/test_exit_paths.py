@@ -17,7 +17,7 @@ from canvas_helpers import image_drag
 from conftest import GUI_TESTS, make_labelled_folder
 from rnxstudio.core.model import BoxSource
 from rnxstudio.data.store import ProjectStore
-from window_helpers import wait_for_image
+from window_helpers import open_with_classes
 
 pytestmark = [pytest.mark.reliability, pytest.mark.gui]
 
@@ -32,13 +32,7 @@ def _persons_boxes_on_disk(path) -> dict[int, list[tuple]]:
 @pytest.fixture
 def opened(window, qtbot, tmp_path):
     folder = make_labelled_folder(tmp_path)
-    assert window.open_path(folder)
-    store = window.controller.store
-    for name in ("circle", "square"):
-        store.add_category(name)
-    window.editing.panel.set_categories(store.categories())
-    wait_for_image(qtbot, window)
-    return store
+    return open_with_classes(qtbot, window, folder)
 
 
 def show(window, qtbot, image_id: int) -> None:
