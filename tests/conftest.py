@@ -1,8 +1,11 @@
-"""Test-wide set-up: offscreen Qt, a private RNXSTUDIO_HOME, paths to the shared corpus."""
+"""Test-wide set-up: offscreen Qt, a private RNXSTUDIO_HOME, paths to the shared corpus, and two
+guards against drift: corpus tests may not skip while the corpus is there, and ``monkeypatch``
+refuses to patch an ``nn.Module`` (pytest >= 9 deletes such attributes on undo)."""
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,11 +28,58 @@ def _private_home(tmp_path_factory, monkeypatch):
     return home
 
 
+CORPUS_MISSING = "shared image corpus not found"  # every corpus test skips with this text
+
+
 @pytest.fixture
 def corpus() -> Path:
     if not CORPUS.is_dir():
-        pytest.skip(f"shared image corpus not found at {CORPUS}")
+        pytest.skip(f"{CORPUS_MISSING} at {CORPUS}")
     return CORPUS
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A corpus test that skips while ../shared/corpus exists is a failure, not a quiet skip: a moved
+    or renamed corpus file must not turn those tests off unnoticed."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and call.excinfo is not None:
+        reason = str(call.excinfo.value)
+        if corpus_skip_is_a_failure(reason, CORPUS.is_dir()):
+            report.outcome = "failed"
+            report.longrepr = f"corpus test skipped although {CORPUS} exists: {reason}"
+
+
+def corpus_skip_is_a_failure(reason: str, corpus_exists: bool) -> bool:
+    return corpus_exists and "corpus" in reason.lower()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not CORPUS.is_dir():
+        skipped = [r for r in terminalreporter.stats.get("skipped", []) if CORPUS_MISSING in str(r.longrepr)]
+        if skipped:
+            terminalreporter.write_line(
+                f"NOTE: {len(skipped)} corpus tests skipped: {CORPUS} not found (clone next to ../shared)", yellow=True)
+
+
+@pytest.fixture
+def monkeypatch(monkeypatch):
+    """The built-in fixture, refusing ``setattr`` on an ``nn.Module``: its children live in
+    ``_modules``, not ``__dict__``, and pytest >= 9 *deletes* such attributes when it undoes the
+    patch, so a patched module-scoped model loses e.g. ``roi_heads`` for every later test. Swap
+    the child in a try/finally, or build a fresh model, instead."""
+    real_setattr = monkeypatch.setattr
+
+    def guarded(target, *args, **kwargs):
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(target, torch.nn.Module):
+            raise TypeError(f"monkeypatch.setattr on an nn.Module ({type(target).__name__}): swap the "
+                            "attribute in a try/finally or build a fresh model (see tests/conftest.py)")
+        return real_setattr(target, *args, **kwargs)
+
+    monkeypatch.setattr = guarded
+    return monkeypatch
 
 
 @pytest.fixture
