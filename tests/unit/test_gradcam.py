@@ -1,5 +1,5 @@
-"""Grad-CAM of one detection: finite, non-zero, box-specific, leak-free, and localised after a
-short training on a one-object image."""
+"""Grad-CAM of one detection: finite, non-zero, box-specific, leak-free, and localised once a tiny
+model has learnt to detect the one object in its training image."""
 
 from __future__ import annotations
 
@@ -91,34 +91,50 @@ def test_bad_arguments(tiny, image):
     assert _hooks_left(tiny.model) == 0
 
 
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 @pytest.fixture(scope="module")
 def trained_one_object():
-    """Tiny model trained 20 SGD steps on one 96-px image holding a single object."""
-    rgb, objects = make_scene(np.random.default_rng(7), 96, 96, 1)
+    """Tiny model trained on one 96-px image holding a single mid-sized object (13 % of the
+    image, clear of the borders) until it detects it: score > 0.5 at IoU > 0.5. A model that
+    detects the object is what the localisation claims below are about; a fixed, short schedule
+    left some stages barely trained and made their numbers depend on the CPU's kernels."""
+    rgb, objects = make_scene(np.random.default_rng(6), 96, 96, 1)
     assert len(objects) == 1
+    cls, box = objects[0]
     built = _tiny(96)
     model = built.model
     x = image_to_tensor(rgb)
-    target = {"boxes": torch.tensor([objects[0][1]], dtype=torch.float32),
-              "labels": torch.tensor([objects[0][0] + 1])}
+    target = {"boxes": torch.tensor([box], dtype=torch.float32), "labels": torch.tensor([cls + 1])}
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-    model.train()
-    first = last = None
-    for _ in range(20):
-        loss = sum(model([x], [target]).values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        first = float(loss.detach()) if first is None else first
-        last = float(loss.detach())
-    model.eval()
+    detected = False
+    for _round in range(15):  # detected after 30-40 steps for torch seeds 0-2 (measured)
+        model.train()
+        for _ in range(10):
+            loss = sum(model([x], [target]).values())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            out = model([x])[0]
+        hits = [float(s) for b, s, lab in zip(out["boxes"], out["scores"], out["labels"])
+                if int(lab) == cls + 1 and _iou(b.tolist(), box) > 0.5]
+        if hits and hits[0] > 0.5:
+            detected = True
+            break
     opt.zero_grad(set_to_none=True)
-    assert last < first * 0.5  # it did learn something
+    assert detected, "the tiny model did not learn to detect its one training object"
     return built, rgb, objects[0]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["res2", "res3", "P2"])
+@pytest.mark.parametrize("stage", ["res2", "res3", "res4", "P2"])
 def test_elementwise_cam_peaks_inside_the_box(trained_one_object, stage):
     built, rgb, (cls, box) = trained_one_object
     r = gradcam(built, rgb, box, cls + 1, stage=stage, method="hirescam", target="score")
@@ -129,7 +145,9 @@ def test_elementwise_cam_peaks_inside_the_box(trained_one_object, stage):
     assert x1 - cell <= x <= x2 + cell and y1 - cell <= y <= y2 + cell, (stage, (x, y), box, cell)
     inside = np.zeros(r.heat.shape, bool)
     inside[int(y1):int(np.ceil(y2)), int(x1):int(np.ceil(x2))] = True
-    assert r.heat[inside].mean() > 1.5 * r.heat[~inside].mean()
+    # measured inside/outside mean ratios over torch seeds 0-2: res2 3.3-6.2, res3 4.2-8.9,
+    # res4 2.8-6.1, P2 17-27; 2x leaves a margin for other CPUs' kernels
+    assert r.heat[inside].mean() > 2.0 * r.heat[~inside].mean()
 
 
 @pytest.mark.slow
