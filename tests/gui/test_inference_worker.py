@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+
+from waits import EVENT_MS
 from PySide6.QtCore import QThread
 
 pytestmark = pytest.mark.gui
@@ -79,12 +81,12 @@ def test_results_arrive_on_the_gui_thread(make_worker, qtbot):
     w.result.connect(lambda rid, iid, det: got.append((rid, iid, det, QThread.currentThread())))
     busy = []
     w.busy.connect(busy.append)
-    with qtbot.waitSignal(w.result, timeout=5000):
+    with qtbot.waitSignal(w.result, timeout=EVENT_MS):
         rid = w.request(42, img(7))
     assert got[0][:3] == (rid, 42, FakeDetections(7))
     assert got[0][3] is QThread.currentThread()  # delivered on the GUI thread, even to a lambda
     assert pred.threads and pred.threads[0] != threading.get_ident()  # model ran elsewhere
-    qtbot.waitUntil(lambda: busy[-1:] == [False], timeout=2000)
+    qtbot.waitUntil(lambda: busy[-1:] == [False], timeout=EVENT_MS)
     assert busy[0] is True
 
 
@@ -100,7 +102,7 @@ def test_rapid_requests_only_run_the_last(make_worker, qtbot):
     for k in range(1, 11):
         last = w.request(k, img(k))
     gate.set()
-    qtbot.waitUntil(lambda: results == [10], timeout=5000)
+    qtbot.waitUntil(lambda: results == [10], timeout=EVENT_MS)
     qtbot.wait(100)
     assert pred.calls == [200, 10]  # requests 1..9 never reached the model
     assert results == [10]  # the result of the superseded forward was dropped
@@ -112,12 +114,12 @@ def test_unreadable_file_and_missing_model_fail_with_a_message(make_worker, qtbo
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"definitely not a png")
     w = make_worker(FakePredictor())
-    with qtbot.waitSignal(w.failed, timeout=5000) as blocker:
+    with qtbot.waitSignal(w.failed, timeout=EVENT_MS) as blocker:
         w.request(3, str(bad))
     rid, image_id, message = blocker.args
     assert image_id == 3 and "broken.png" in message and message.startswith("cannot read")
     w2 = make_worker(None)
-    with qtbot.waitSignal(w2.failed, timeout=5000) as blocker:
+    with qtbot.waitSignal(w2.failed, timeout=EVENT_MS) as blocker:
         w2.request(4, img(1))
     assert blocker.args[2] == "no model loaded"
 
@@ -129,7 +131,7 @@ def test_images_are_loaded_on_the_worker(make_worker, qtbot, tmp_path):
     Image.fromarray(img(9, size=24)).save(path)
     pred = FakePredictor()
     w = make_worker(pred)
-    with qtbot.waitSignal(w.result, timeout=5000) as blocker:
+    with qtbot.waitSignal(w.result, timeout=EVENT_MS) as blocker:
         w.request(1, str(path))
     assert blocker.args[2] == FakeDetections(9)
 
@@ -137,16 +139,16 @@ def test_images_are_loaded_on_the_worker(make_worker, qtbot, tmp_path):
 def test_set_model_factory_swap_and_failure(make_worker, qtbot):
     w = make_worker(None)
     first = FakePredictor()
-    with qtbot.waitSignal(w.model_ready, timeout=5000):
+    with qtbot.waitSignal(w.model_ready, timeout=EVENT_MS):
         w.set_model(lambda: first)  # factory runs on the worker thread
-    with qtbot.waitSignal(w.model_ready, timeout=5000):
+    with qtbot.waitSignal(w.model_ready, timeout=EVENT_MS):
         w.set_model(type("Built", (), {"model": object(), "class_names": ["a"]})())
     assert len(first.swapped) == 1  # a BuiltModel is hot-swapped into the current predictor
 
     def boom():
         raise RuntimeError("weights file is damaged")
 
-    with qtbot.waitSignal(w.model_failed, timeout=5000) as blocker:
+    with qtbot.waitSignal(w.model_failed, timeout=EVENT_MS) as blocker:
         w.set_model(boom)
     assert "weights file is damaged" in blocker.args[0]
 
@@ -165,7 +167,7 @@ def test_cancel_stops_a_batch_within_one_image(make_worker, qtbot):
             w.cancel_batch()
 
     w.progress.connect(on_progress)
-    with qtbot.waitSignal(w.batch_finished, timeout=60_000) as blocker:
+    with qtbot.waitSignal(w.batch_finished, timeout=EVENT_MS) as blocker:
         w.prelabel_all([(100 + k, img(k)) for k in range(30)])
     done, total, cancelled = blocker.args
     assert cancelled and total == 30
@@ -182,11 +184,11 @@ def test_single_requests_are_served_during_a_batch(make_worker, qtbot):
     results = []
     w.result.connect(lambda rid, iid, det: results.append(det.marker))
     w.prelabel_all([(k, img(k)) for k in range(40)])
-    qtbot.waitUntil(lambda: len(pred.calls) >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(pred.calls) >= 2, timeout=EVENT_MS)
     w.request(999, img(250))
-    qtbot.waitUntil(lambda: results == [250], timeout=5000)
+    qtbot.waitUntil(lambda: results == [250], timeout=EVENT_MS)
     assert len(pred.calls) < 41  # served before the batch finished
-    with qtbot.waitSignal(w.batch_finished, timeout=60_000) as blocker:
+    with qtbot.waitSignal(w.batch_finished, timeout=EVENT_MS) as blocker:
         w.cancel_batch()
     assert blocker.args[2] is True
 
@@ -225,7 +227,7 @@ def test_shutdown_during_a_batch_is_clean(qtbot, qtlog):
     w = InferenceWorker(pred)
     w.start()
     w.prelabel_all([(k, img(k)) for k in range(100)])
-    qtbot.waitUntil(lambda: len(pred.calls) >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(pred.calls) >= 2, timeout=EVENT_MS)
     assert w.shutdown(timeout_ms=10_000)
     assert len(pred.calls) < 100
     assert not [r for r in qtlog.records if "QThread" in r.message]
@@ -241,12 +243,12 @@ def test_real_tiny_model_prelabels_on_the_worker(make_worker, qtbot, tmp_path):
                                min_size=128, max_size=160)
 
     w = make_worker(None)
-    with qtbot.waitSignal(w.model_ready, timeout=60_000) as ready:
+    with qtbot.waitSignal(w.model_ready, timeout=EVENT_MS) as ready:
         w.set_model(factory, device="cpu")
     assert "5 classes" in ready.args[0] and "cpu" in ready.args[0]
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 255, (120, 150, 3), dtype=np.uint8)
-    with qtbot.waitSignal(w.result, timeout=60_000) as blocker:
+    with qtbot.waitSignal(w.result, timeout=EVENT_MS) as blocker:
         w.request(11, rgb)
     det = blocker.args[2]
     assert det.image_size == (150, 120) and det.boxes.shape[1] == 4
@@ -265,7 +267,7 @@ def test_real_tiny_model_prelabels_on_the_worker(make_worker, qtbot, tmp_path):
     heartbeat.timeout.connect(lambda: ticks.append(time.perf_counter()))
     heartbeat.start()
     t_start = time.perf_counter()
-    with qtbot.waitSignal(w.batch_finished, timeout=60_000) as fin:
+    with qtbot.waitSignal(w.batch_finished, timeout=EVENT_MS) as fin:
         w.prelabel_all([(1, str(good)), (2, str(broken)), (3, rgb), (4, str(good))])
     heartbeat.stop()
     assert fin.args == [4, 4, False]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from waits import EVENT_MS, MODEL_MS
 from rnxstudio.data.demo import make_shapes_dataset
 from window_helpers import wait_for_image
 
@@ -21,7 +22,7 @@ def test_inspector_dock_inspects_current_image_with_the_loaded_model(window, qtb
     assert feature.dock.isVisible() and feature.panel is not None
     assert "Load a model" in feature.panel.hover_label.text()
     window.prelabel.load(ModelChoice(zoo_name="resnext_tiny_fpn", pretrained_backbone=False))
-    qtbot.waitUntil(lambda: feature.panel.shown_image() is not None, timeout=120000)
+    qtbot.waitUntil(lambda: feature.panel.shown_image() is not None, timeout=MODEL_MS)
     assert "res3" in feature.panel.stages() and "P2" in feature.panel.stages()
     shown = feature.panel.shown_image()
     assert shown.shape[:2] == (96, 128)
@@ -29,7 +30,7 @@ def test_inspector_dock_inspects_current_image_with_the_loaded_model(window, qtb
     before = shown.copy()
     window.controller.step(+1)
     qtbot.waitUntil(lambda: feature.panel.shown_image() is not None
-                    and (feature.panel.shown_image() != before).any(), timeout=60000)
+                    and (feature.panel.shown_image() != before).any(), timeout=EVENT_MS)
     window.actions_by_id["toggle_inspector"].trigger()
     assert not feature.dock.isVisible()
     window.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from waits import EVENT_MS
 from rnxstudio.data.demo import make_shapes_dataset
 from window_helpers import wait_for_image
 
@@ -79,10 +80,10 @@ def test_unreadable_image_shows_error_in_place_and_navigation_goes_on(window, qt
     window.open_path(folder)
     wait_for_image(qtbot, window)
     window.controller.step(+1)
-    qtbot.waitUntil(lambda: window.canvas.error_text() is not None, timeout=30000)
+    qtbot.waitUntil(lambda: window.canvas.error_text() is not None, timeout=EVENT_MS)
     assert "shape_00001.png" in window.canvas.error_text()
     window.controller.step(+1)
-    qtbot.waitUntil(lambda: window.canvas.image_size() == (120, 90), timeout=30000)
+    qtbot.waitUntil(lambda: window.canvas.image_size() == (120, 90), timeout=EVENT_MS)
     assert window.controller.current.path == "shape_00002.png"
 
 
@@ -128,7 +129,7 @@ def test_shortcuts_dialog_lists_visible_actions(window):
 
 def test_demo_opens(window, qtbot):
     assert window.open_demo()
-    wait_for_image(qtbot, window, timeout=10000)
+    wait_for_image(qtbot, window, timeout=EVENT_MS)
     assert window.controller.files.rowCount() == 24
     img = window.canvas.image_size()
     assert img == (320, 320)

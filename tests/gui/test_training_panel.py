@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from waits import EVENT_MS, MODEL_MS
 from rnxstudio.core.model import Box, BoxSource, ImageStatus
 from rnxstudio.data.demo import make_shapes_dataset
 from window_helpers import wait_for_image
 
 pytestmark = pytest.mark.gui
 
-TRAIN_TIMEOUT = 240_000  # ms; steps are slow when other processes share the CPU
+TRAIN_TIMEOUT = MODEL_MS
 
 
 @pytest.fixture
@@ -63,7 +64,10 @@ def test_tiny_finetune_completes_records_and_hot_swaps(window, qtbot, labelled, 
         assert tr.start_run(tiny_options())
         assert tr.panel.isVisible() and tr.panel.cancel_button.isEnabled()
     timer.stop()
-    assert len(ticks) >= 10  # the GUI thread kept running its event loop during training
+    # the GUI thread kept running its event loop during training: a run that blocked it would
+    # finish inside start_run() and leave no tick. (A tick count tied to the run's length failed
+    # on a fast machine, where 2 tiny steps take under half a second.)
+    assert len(ticks) >= 2
     best = Path(done.args[0])
     assert best.is_file()
     # the panel drew one point per step for every torchvision loss term, and the lr
@@ -90,15 +94,15 @@ def test_tiny_finetune_completes_records_and_hot_swaps(window, qtbot, labelled, 
     assert [dlg.cell(r, 0) for r in range(3, 8)] == [f"AP {c}" for c in ("circle", "square", "triangle", "star", "ring")]
     assert "val_after" in store.training_runs()[0].metrics
     pre = window.prelabel
-    with qtbot.waitSignal(pre.model_changed, timeout=60_000):
+    with qtbot.waitSignal(pre.model_changed, timeout=EVENT_MS):
         dlg.use_buttons["new"].click()
     assert pre.choice.checkpoint == str(best) and pre.model_origin == "fine-tuned"
     assert not dlg.use_buttons["new"].isEnabled()
     image_id = window.controller.current.id
     store.set_status(image_id, ImageStatus.IN_PROGRESS)
-    with qtbot.waitSignal(pre.worker.result, timeout=60_000):
+    with qtbot.waitSignal(pre.worker.result, timeout=EVENT_MS):
         assert pre.prelabel_current()
-    qtbot.waitUntil(lambda: pre.worker.is_running(), timeout=1000)
+    qtbot.waitUntil(lambda: pre.worker.is_running(), timeout=EVENT_MS)
     rows = store._q("SELECT DISTINCT model_name FROM boxes WHERE image_id = ? AND source = 'predicted'",
                     (image_id,)).fetchall()
     assert rows == [] or rows == [(best.name,)]  # the new model may find nothing; never the old one
@@ -173,7 +177,7 @@ def test_review_dock_orders_and_navigates(window, qtbot, labelled, qt_messages):
     assert window.controller.current.id == ids[1]
     wait_for_image(qtbot, window)
     review.show_matches.setChecked(True)
-    qtbot.waitUntil(lambda: review.overlay.counts() == {"tp": len(truth1), "fp": 1, "fn": 0}, timeout=5000)
+    qtbot.waitUntil(lambda: review.overlay.counts() == {"tp": len(truth1), "fp": 1, "fn": 0}, timeout=EVENT_MS)
     review.show_matches.setChecked(False)
     assert review.overlay.items == []
     # uncertainty: an unlabeled image with a near-threshold prediction

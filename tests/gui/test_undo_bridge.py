@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from waits import EVENT_MS
 from rnxstudio.core import commands as cmd
 from rnxstudio.core.model import Box, BoxSource, ImageRecord, ImageStatus
 
@@ -120,7 +121,7 @@ def test_failed_undo_clears_history_and_reports(store, bridge, qtbot):
     bridge.failed.connect(failures.append)
     bridge.undo()
     assert failures and "undo history cleared" in failures[0]
-    qtbot.waitUntil(lambda: bridge.stack.count() == 0, timeout=2000)
+    qtbot.waitUntil(lambda: bridge.stack.count() == 0, timeout=EVENT_MS)
 
 
 def test_undo_action_text_follows_the_stack(store, bridge, qtbot):

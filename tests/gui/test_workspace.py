@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from waits import EVENT_MS, MODEL_MS
 from PySide6.QtCore import Qt
 
 from canvas_helpers import image_drag
@@ -104,9 +106,9 @@ def test_prelabel_with_tiny_model_never_overwrites_manual_boxes(window, qtbot, p
     image_drag(window.canvas, (10, 10), (50, 50))
     manual_before = _manual(store, image_id)
     pre.load(ModelChoice(zoo_name="resnext_tiny_fpn", pretrained_backbone=False))
-    qtbot.waitUntil(lambda: pre.model_loaded, timeout=120000)
+    qtbot.waitUntil(lambda: pre.model_loaded, timeout=MODEL_MS)
     assert "random" in pre.model_text
-    with qtbot.waitSignal(pre.worker.result, timeout=60000):
+    with qtbot.waitSignal(pre.worker.result, timeout=EVENT_MS):
         assert pre.prelabel_current()
     preds = [b for b in store.boxes(image_id) if b.source == BoxSource.PREDICTED]
     assert preds, "the random tiny model still returns low-score boxes"
@@ -117,12 +119,12 @@ def test_prelabel_with_tiny_model_never_overwrites_manual_boxes(window, qtbot, p
     for _ in range(3):
         window.controller.step(+1)
     final = window.controller.current.id
-    qtbot.waitUntil(lambda: any(b.source == BoxSource.PREDICTED for b in store.boxes(final)), timeout=60000)
+    qtbot.waitUntil(lambda: any(b.source == BoxSource.PREDICTED for b in store.boxes(final)), timeout=EVENT_MS)
     assert pre.worker.forward_passes - passes <= 2
     # pre-label all: runs in the background and can be cancelled
     n = pre.prelabel_many("all")
     assert n == 4
-    with qtbot.waitSignal(pre.worker.batch_finished, timeout=120000):
+    with qtbot.waitSignal(pre.worker.batch_finished, timeout=MODEL_MS):
         pass
     assert all(store.image(i).status != ImageStatus.UNLABELED for i in window.controller.files.ids())
     # closing while the worker may be busy exits cleanly

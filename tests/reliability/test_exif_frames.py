@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from waits import EVENT_MS
 
 pytestmark = [pytest.mark.reliability, pytest.mark.gui]
 
@@ -64,7 +65,7 @@ def test_one_upright_frame_from_screen_to_training_tensor(window, qtbot, referen
     window.editing.panel.set_categories(store.categories())
     shown: dict[str, np.ndarray] = {}
     for image_id in window.controller.files.ids():
-        with qtbot.waitSignal(window.controller.image_ready, timeout=30_000,
+        with qtbot.waitSignal(window.controller.image_ready, timeout=EVENT_MS,
                               check_params_cb=lambda rec, _r, _e, i=image_id: rec.id == i) as got:
             window.controller.set_current(image_id)
         rec, rgb, error = got.args

@@ -18,6 +18,7 @@ from conftest import GUI_TESTS, make_labelled_folder
 from rnxstudio.core.model import BoxSource
 from rnxstudio.data.store import ProjectStore
 from window_helpers import open_with_classes
+from waits import EVENT_MS
 
 pytestmark = [pytest.mark.reliability, pytest.mark.gui]
 
@@ -37,7 +38,7 @@ def opened(window, qtbot, tmp_path):
 
 def show(window, qtbot, image_id: int) -> None:
     """Make ``image_id`` current and wait until the canvas shows it (not the previous image)."""
-    with qtbot.waitSignal(window.controller.image_ready, timeout=10_000,
+    with qtbot.waitSignal(window.controller.image_ready, timeout=EVENT_MS,
                           check_params_cb=lambda rec, _rgb, _err: rec.id == image_id):
         window.controller.set_current(image_id)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rnxstudio.core.model import ImageStatus
+from waits import EVENT_MS
 
 pytestmark = [pytest.mark.reliability, pytest.mark.gui]
 
@@ -19,7 +20,7 @@ BROKEN = {"broken.png", "broken_data_stream.png", "decompression_bomb.gif"}
 
 def show(window, qtbot, image_id: int):
     """Make ``image_id`` current; returns (rec, rgb, error) as delivered to the window."""
-    with qtbot.waitSignal(window.controller.image_ready, timeout=20_000,
+    with qtbot.waitSignal(window.controller.image_ready, timeout=EVENT_MS,
                           check_params_cb=lambda rec, _rgb, _err: rec.id == image_id) as blocker:
         window.controller.set_current(image_id)
     return blocker.args
@@ -79,7 +80,7 @@ def test_bomb_is_refused_from_the_header_in_a_fresh_app(window, qtbot, corpus, t
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert window.open_path(folder)
     assert len(window.controller.files.ids()) == 1  # shown at once as the first image
-    qtbot.waitUntil(lambda: bool(window.canvas.error_text()), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(window.canvas.error_text()), timeout=EVENT_MS)
     assert "too large" in window.canvas.error_text()
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 100
 
@@ -124,7 +125,7 @@ def test_malicious_and_broken_checkpoints_are_refused_in_the_gui(window, qtbot, 
     real = window.show_error
     monkeypatch.setattr(window, "show_error", lambda t, m: (shown.append((t, m)), real(t, m)))
     for what, path in _evil_checkpoints(tmp_path, canary).items():
-        with qtbot.waitSignal(pre.worker.model_failed, timeout=60_000):
+        with qtbot.waitSignal(pre.worker.model_failed, timeout=EVENT_MS):
             pre.load(ModelChoice(checkpoint=str(path), device="cpu"))
         assert not canary.exists(), f"{what}: the pickle ran"
         assert not pre.model_loaded

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import make_labelled_folder
 from rnxstudio.core.model import BoxSource
+from waits import EVENT_MS
 
 pytestmark = [pytest.mark.reliability, pytest.mark.gui]
 
@@ -44,7 +45,7 @@ def test_random_session_matches_a_plain_model(window, qtbot, tmp_path, qt_warnin
     limit = ed.bridge.stack.undoLimit()
 
     def show(image_id: int) -> None:
-        with qtbot.waitSignal(ctl.image_ready, timeout=10_000,
+        with qtbot.waitSignal(ctl.image_ready, timeout=EVENT_MS,
                               check_params_cb=lambda rec, _r, _e: rec.id == image_id):
             ctl.set_current(image_id)
 
