@@ -51,7 +51,7 @@ def natural_sort_key(path: str) -> str:
 
 
 _IMAGE_COLS = "id, path, frame_index, timestamp, width, height, status, error, missing"
-_BOX_COLS = "id, image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id"
+_BOX_COLS = "id, image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id, model_name"
 
 
 _STATUS = {s.value: s for s in ImageStatus}
@@ -68,7 +68,7 @@ def _image_from_row(r: Sequence[Any]) -> ImageRecord:
 def _box_from_row(r: Sequence[Any]) -> Box:
     return Box(
         id=r[0], image_id=r[1], category_id=r[2], x1=r[3], y1=r[4], x2=r[5], y2=r[6],
-        source=_SOURCE[r[7]], score=r[8], verified=bool(r[9]), track_id=r[10],
+        source=_SOURCE[r[7]], score=r[8], verified=bool(r[9]), track_id=r[10], model_name=r[11],
     )
 
 
@@ -79,7 +79,8 @@ def _box_values(b: Box, model_name: str | None = None) -> tuple:
     if b.x2 <= b.x1 or b.y2 <= b.y1:
         raise InvalidBoxError(f"box {b.xyxy} has x2 <= x1 or y2 <= y1")
     return (b.image_id, b.category_id, float(b.x1), float(b.y1), float(b.x2), float(b.y2),
-            BoxSource(b.source).value, b.score, int(bool(b.verified)), b.track_id, model_name)
+            BoxSource(b.source).value, b.score, int(bool(b.verified)), b.track_id,
+            model_name if model_name is not None else b.model_name)
 
 
 class ProjectStore(ModelsMixin):
@@ -266,6 +267,40 @@ class ProjectStore(ModelsMixin):
                 raise StoreError(f"no category with id {cat.id}")
         return cat
 
+    def delete_category(self, category_id: int) -> int:
+        """Remove a category no box refers to; returns its place in the list (for undo)."""
+        with self.transaction():
+            row = self._q("SELECT position FROM categories WHERE id = ?", (category_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no category with id {category_id}")
+            if self._q("SELECT 1 FROM boxes WHERE category_id = ? LIMIT 1", (category_id,)).fetchone():
+                raise StoreError(f"category {category_id} still has boxes")
+            self._q("DELETE FROM categories WHERE id = ?", (category_id,))
+        return int(row[0])
+
+    def restore_category(self, cat: Category, position: int) -> Category:
+        """Put a deleted category back with its id, at ``position`` in the list (undo of a delete)."""
+        with self.transaction():
+            self._q("UPDATE categories SET position = position + 1 WHERE position >= ?", (position,))
+            self.add_category(cat.name, color=cat.color, hotkey=cat.hotkey, id=cat.id, supercategory=cat.supercategory)
+            if self.update_category(cat).id != cat.id:  # pragma: no cover - add_category keeps a free id
+                raise StoreError(f"category id {cat.id} is taken")
+            self._q("UPDATE categories SET position = ? WHERE id = ?", (position, cat.id))
+        return cat
+
+    def boxes_of_category(self, category_id: int) -> list[Box]:
+        return [_box_from_row(r) for r in self._q(f"SELECT {_BOX_COLS} FROM boxes WHERE category_id = ? ORDER BY id",
+                                                  (category_id,))]
+
+    def set_box_category(self, box_ids: Sequence[int], category_id: int) -> None:
+        """Give boxes another category in one statement per 500 (no status change: a class edit)."""
+        ids = list(box_ids)
+        with self.transaction():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                self._q(f"UPDATE boxes SET category_id = ? WHERE id IN ({','.join('?' * len(chunk))})",
+                        (category_id, *chunk))
+
     # ------------------------------------------------------------------ images
     def add_images(self, records: Iterable[ImageRecord]) -> list[int]:
         """Insert images (path relative to the root) in one transaction; returns their new ids."""
@@ -380,6 +415,15 @@ class ProjectStore(ModelsMixin):
             raise KeyError(f"no box with id {box_id}")
         return _box_from_row(r)
 
+    def person_boxes(self, image_ids: Iterable[int] | None = None) -> dict[int, list[Box]]:
+        """Manual + accepted boxes per image (all images, or those of ``image_ids``), in id order."""
+        wanted = None if image_ids is None else set(image_ids)
+        out: dict[int, list[Box]] = {}
+        for r in self._q(f"SELECT {_BOX_COLS} FROM boxes WHERE source != 'predicted' ORDER BY image_id, id"):
+            if wanted is None or r[1] in wanted:
+                out.setdefault(r[1], []).append(_box_from_row(r))
+        return out
+
     def count_boxes(self, *, include_predictions: bool = True) -> int:
         sql = "SELECT COUNT(*) FROM boxes" + ("" if include_predictions else " WHERE source != 'predicted'")
         return self._q(sql).fetchone()[0]
@@ -405,7 +449,7 @@ class ProjectStore(ModelsMixin):
             raise StoreError(f"cannot add box {box.xyxy} to image {box.image_id} "
                              f"(category {box.category_id}, id {box.id if keep_id else 'new'}): {exc}") from exc
         return replace(box, id=new_id, x1=float(box.x1), y1=float(box.y1), x2=float(box.x2), y2=float(box.y2),
-                       source=BoxSource(box.source))
+                       source=BoxSource(box.source), model_name=values[10])
 
     def add_box(self, box: Box, keep_id: bool = False) -> Box:
         """Insert one box; ``keep_id=True`` re-inserts it under ``box.id`` (undo of a delete).

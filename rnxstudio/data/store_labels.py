@@ -14,12 +14,13 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import Any
 
 from rnxstudio.core.model import Box, BoxSource, ImageRecord, ImageStatus, InvalidBoxError, LabelSet, clip_box
 
-if TYPE_CHECKING:
-    from rnxstudio.data.store import ProjectStore
+# The store is passed in (store.py delegates to this module); typed loosely so this module does
+# not import store.py back (no import cycle).
+ProjectStore = Any
 
 MATCH_MODES = ("relpath-then-basename", "relpath", "basename")
 _DUP_TOL = 1e-6
@@ -64,16 +65,8 @@ def to_labelset(store: ProjectStore, *, verified_only: bool = False, image_ids=N
     else:
         records = store.images()
     records = [r for r in records if not r.missing]
-    wanted = {r.id for r in records}
-    boxes: dict[int, list[Box]] = {r.id: [] for r in records}
-    if wanted:
-        rows = store._q("SELECT id, image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id "
-                        "FROM boxes WHERE source != 'predicted' ORDER BY image_id, id")
-        from rnxstudio.data.store import _box_from_row
-
-        for r in rows:
-            if r[1] in wanted:
-                boxes[r[1]].append(_box_from_row(r))
+    found = store.person_boxes({r.id for r in records}) if records else {}
+    boxes: dict[int, list[Box]] = {r.id: found.get(r.id, []) for r in records}
     info = {"description": f"rnxstudio project {store.path.name}", "kind": store.kind}
     return LabelSet(categories=store.categories(), images=records, boxes=boxes, root=str(store.root), info=info)
 

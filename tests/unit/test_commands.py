@@ -19,8 +19,8 @@ from rnxstudio.core.commands import (
     RejectPredictions,
     Relabel,
     SetStatus,
-    UndoHistory,
 )
+from rnxstudio.core.history import UndoHistory
 from rnxstudio.core.model import Box, BoxSource, ImageRecord, ImageStatus, InvalidBoxError
 from rnxstudio.data.store import ProjectStore
 
