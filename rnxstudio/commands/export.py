@@ -24,18 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from rnxstudio.commands import CliError, open_project_or_fail
+    from rnxstudio.commands import CliError, open_session_or_fail
     from rnxstudio.data.errors import LabelFormatError
-    from rnxstudio.data.exchange import ExchangeError, export_labels
+    from rnxstudio.data.exchange import ExchangeError
     from rnxstudio.data.project import ProjectError
 
-    store = open_project_or_fail(args.project)
-    try:
-        result = export_labels(store, args.format, args.out, verified_only=args.verified_only)
-    except (ExchangeError, LabelFormatError, ProjectError, OSError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        store.close()
+    with open_session_or_fail(args.project) as session:
+        try:
+            result = session.export_labels(args.format, args.out, verified_only=args.verified_only)
+        except (ExchangeError, LabelFormatError, ProjectError, OSError) as exc:
+            raise CliError(str(exc)) from exc
     if result.skipped:
         print(f"skipping {len(result.skipped)} unreadable images (e.g. {result.skipped[0]})", file=sys.stderr)
     print(result.summary())

@@ -24,19 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from rnxstudio.commands import CliError, open_project_or_fail
+    from rnxstudio.commands import CliError, open_session_or_fail
     from rnxstudio.data.errors import LabelFormatError
-    from rnxstudio.data.exchange import ExchangeError, import_labels
+    from rnxstudio.data.exchange import ExchangeError
     from rnxstudio.data.project import ProjectError
 
-    store = open_project_or_fail(args.project)
-    try:
-        report = import_labels(store, args.file, args.format, match=args.match)
-    except (ExchangeError, LabelFormatError, ProjectError, OSError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        store.close()
-    print(f"imported into {store.path}: {report.summary()}")
+    with open_session_or_fail(args.project) as session:
+        try:
+            report = session.import_labels(args.file, args.format, match=args.match)
+        except (ExchangeError, LabelFormatError, ProjectError, OSError, ValueError) as exc:
+            raise CliError(str(exc)) from exc
+        print(f"imported into {session.store.path}: {report.summary()}")
     for name in report.unmatched_files[:10]:
         print(f"  not in project: {name}", file=sys.stderr)
     if len(report.unmatched_files) > 10:

@@ -36,14 +36,16 @@ class ExportResult:
                 f"as {self.fmt} to {self.target}")
 
 
-def export_labels(store, fmt: str, out: str | os.PathLike, *, verified_only: bool = False) -> ExportResult:
+def export_labels(store, fmt: str, out: str | os.PathLike, *, verified_only: bool = False,
+                  image_ids=None) -> ExportResult:
     """Write the project's labels. For COCO, ``out`` is a folder (file annotations.json) or a
-    ``.json`` path; for VOC / YOLO a folder. Files are written atomically."""
+    ``.json`` path; for VOC / YOLO a folder. ``image_ids`` limits the export to those images.
+    Files are written atomically."""
     if fmt not in FORMATS:
         raise ExchangeError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
-    fill_image_sizes(store)
-    ls = store.to_labelset(verified_only=verified_only)
+    fill_image_sizes(store, None if image_ids is None else list(image_ids))
+    ls = store.to_labelset(verified_only=verified_only, image_ids=image_ids)
     unsized = [r for r in ls.images if r.width <= 0 or r.height <= 0]
     skipped = [f"{r.path}: {r.error or 'size unknown'}" for r in unsized]
     if unsized:

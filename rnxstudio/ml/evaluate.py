@@ -138,26 +138,14 @@ class EvalResult:
 
 
 def labelset_to_coco(ls: LabelSet) -> dict[str, Any]:
-    """Ground truth COCO dict (ids as in the LabelSet) for evaluation."""
-    images, anns = [], []
-    ann_id = 1
-    for img in ls.images:
-        images.append({"id": int(img.id), "width": int(img.width), "height": int(img.height), "file_name": img.path})
-        for b in ls.boxes.get(img.id, []):
-            w, h = b.x2 - b.x1, b.y2 - b.y1
-            anns.append(
-                {
-                    "id": ann_id,
-                    "image_id": int(img.id),
-                    "category_id": int(b.category_id),
-                    "bbox": [float(b.x1), float(b.y1), float(w), float(h)],
-                    "area": float(w * h),
-                    "iscrowd": 0,
-                }
-            )
-            ann_id += 1
-    cats = [{"id": int(c.id), "name": c.name} for c in ls.categories]
-    return {"images": images, "annotations": anns, "categories": cats}
+    """Ground truth COCO dict for evaluation: :func:`rnxstudio.data.coco.to_coco_dict` (the one
+    LabelSet -> COCO), whose image ids stay as in the LabelSet so detections keyed by them match."""
+    from rnxstudio.data.coco import to_coco_dict
+
+    ids = [im.id for im in ls.images]
+    if not all(isinstance(i, int) and i >= 1 for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError("evaluation needs unique positive image ids in the ground truth")
+    return to_coco_dict(ls)
 
 
 def _to_numpy(x: Any) -> np.ndarray:
