@@ -3,9 +3,9 @@
 * A step is applied *before* it is recorded, inside one store transaction: an edit the store
   refuses (``InvalidBoxError``, a vanished box, a closed project) rolls back whole and leaves no
   step behind.
-* Consecutive commands with the same :meth:`Command.merge_key` (arrow-key nudges of one box)
-  pushed within ``merge_window_s`` join the top step; the step keeps every command and undoes
-  them in reverse, so undo stays exact.
+* With ``merge_window_s`` > 0 (the session uses :data:`MERGE_WINDOW_S`), consecutive commands
+  with the same :meth:`Command.merge_key` (arrow-key nudges of one box) pushed within that time
+  join the top step; the step keeps every command and undoes them in reverse, so undo stays exact.
 * Undo/redo of a step runs in one transaction. When the store refuses it (someone changed the
   project behind the history's back) nothing changes, the history is cleared (it no longer
   matches the project) and :class:`HistoryError` says so.
@@ -62,7 +62,7 @@ class UndoHistory:
 
     store: BoxStore
     limit: int = 1000
-    merge_window_s: float = MERGE_WINDOW_S
+    merge_window_s: float = 0.0
     clock: Callable[[], float] = time.monotonic
     _undo: list[Step] = field(default_factory=list, repr=False)
     _redo: list[Step] = field(default_factory=list, repr=False)
@@ -75,7 +75,8 @@ class UndoHistory:
         now = self.clock()
         with self.store.transaction():
             command.apply(self.store)
-        if key is not None and top is not None and top.merge_key == key and now - top.stamp <= self.merge_window_s:
+        if (key is not None and top is not None and top.merge_key == key and self.merge_window_s > 0
+                and now - top.stamp <= self.merge_window_s):
             top.commands.append(command)
             top.stamp = now
         else:

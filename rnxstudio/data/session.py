@@ -20,7 +20,7 @@ from typing import Any
 
 from rnxstudio.core import category_commands as cc
 from rnxstudio.core.commands import Command, SetStatus
-from rnxstudio.core.history import EDIT_ERRORS, HistoryError, Step, UndoHistory
+from rnxstudio.core.history import EDIT_ERRORS, MERGE_WINDOW_S, HistoryError, Step, UndoHistory
 from rnxstudio.core.model import Box, Category, ImageStatus, default_color
 from rnxstudio.data import events as ev
 from rnxstudio.data.store import ProjectStore
@@ -34,7 +34,7 @@ class ProjectSession:
                  history_limit: int = 1000) -> None:
         self._store = store
         self.source_path = str(source_path) if source_path is not None else str(store.path)
-        self.history = UndoHistory(store, limit=history_limit)
+        self.history = UndoHistory(store, limit=history_limit, merge_window_s=MERGE_WINDOW_S)
         self.events = ev.EventHub()
 
     @classmethod
