@@ -10,7 +10,7 @@ Predictions are the model's, not the person's: a new pre-label run replaces ever
 an image (``ProjectStore.set_predictions``). The history is then told so
 (:meth:`Command.forget_predictions`); each command drops the predictions of those images it
 would otherwise bring back, and keeps only the person's part of the edit. Undo never resurrects
-an old model's box beside the new model's (docs/adr/0010-session-and-history.md).
+an old model's box beside the new model's (docs/adr/0014-model-runs-are-not-undo-steps.md).
 
 The store is anything that satisfies :class:`BoxStore` (``rnxstudio.data.store.ProjectStore``
 does; core cannot import data). The history is :class:`rnxstudio.core.history.UndoHistory`.

@@ -7,7 +7,7 @@ a typed event (:mod:`rnxstudio.data.events`). The GUI relays the events as Qt si
 views subscribe; the CLI commands open a session too, so the two cannot drift apart.
 
 Reads go straight to :attr:`ProjectSession.store` (queries only: never call a store method that
-writes; ``tests/unit/test_session_contract.py`` checks that ``rnxstudio/ui`` does not).
+writes; ``tests/unit/test_ui_contracts.py`` checks that ``rnxstudio/ui`` does not).
 Qt-free and torch-free; like the store, a session is used from the thread that opened it.
 """
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from rnxstudio.core.model import Box, BoxSource, Category, ImageRecord, ImageStatus, InvalidBoxError, default_color
 from rnxstudio.data import schema
+from rnxstudio.data.store_categories import CategoryEditsMixin
 from rnxstudio.data.store_models import ModelRecord, ModelsMixin, TrainingRun, _now  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _box_values(b: Box, model_name: str | None = None) -> tuple:
             model_name if model_name is not None else b.model_name)
 
 
-class ProjectStore(ModelsMixin):
+class ProjectStore(ModelsMixin, CategoryEditsMixin):
     """An open project file. Create with :meth:`create`, open with :meth:`open`; use as a context manager."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
@@ -267,39 +268,9 @@ class ProjectStore(ModelsMixin):
                 raise StoreError(f"no category with id {cat.id}")
         return cat
 
-    def delete_category(self, category_id: int) -> int:
-        """Remove a category no box refers to; returns its place in the list (for undo)."""
-        with self.transaction():
-            row = self._q("SELECT position FROM categories WHERE id = ?", (category_id,)).fetchone()
-            if row is None:
-                raise StoreError(f"no category with id {category_id}")
-            if self._q("SELECT 1 FROM boxes WHERE category_id = ? LIMIT 1", (category_id,)).fetchone():
-                raise StoreError(f"category {category_id} still has boxes")
-            self._q("DELETE FROM categories WHERE id = ?", (category_id,))
-        return int(row[0])
-
-    def restore_category(self, cat: Category, position: int) -> Category:
-        """Put a deleted category back with its id, at ``position`` in the list (undo of a delete)."""
-        with self.transaction():
-            self._q("UPDATE categories SET position = position + 1 WHERE position >= ?", (position,))
-            self.add_category(cat.name, color=cat.color, hotkey=cat.hotkey, id=cat.id, supercategory=cat.supercategory)
-            if self.update_category(cat).id != cat.id:  # pragma: no cover - add_category keeps a free id
-                raise StoreError(f"category id {cat.id} is taken")
-            self._q("UPDATE categories SET position = ? WHERE id = ?", (position, cat.id))
-        return cat
-
     def boxes_of_category(self, category_id: int) -> list[Box]:
         return [_box_from_row(r) for r in self._q(f"SELECT {_BOX_COLS} FROM boxes WHERE category_id = ? ORDER BY id",
                                                   (category_id,))]
-
-    def set_box_category(self, box_ids: Sequence[int], category_id: int) -> None:
-        """Give boxes another category in one statement per 500 (no status change: a class edit)."""
-        ids = list(box_ids)
-        with self.transaction():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                self._q(f"UPDATE boxes SET category_id = ? WHERE id IN ({','.join('?' * len(chunk))})",
-                        (category_id, *chunk))
 
     # ------------------------------------------------------------------ images
     def add_images(self, records: Iterable[ImageRecord]) -> list[int]:

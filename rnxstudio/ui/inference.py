@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from rnxstudio.ui.jobs import MODEL_LANE, JobContext, JobEngine
+from rnxstudio.ui.jobs import JobContext, JobEngine
 
 Payload = Any  # str | os.PathLike | (video_path, frame_index) | np.ndarray
 

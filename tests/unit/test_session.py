@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edit_strategies import command_for, op, prediction_run
+
 from rnxstudio.core import commands as cmd
 from rnxstudio.core.model import Box, BoxSource, ImageRecord, ImageStatus
 from rnxstudio.data import events as ev
@@ -185,42 +187,6 @@ def test_runs_and_models_are_recorded_and_announced(session, seen):
 
 
 # --------------------------------------------------------------------------- any order of edits
-coords = st.floats(-20, 120, allow_nan=False)
-op = st.one_of(
-    st.tuples(st.just("add"), st.integers(1, 3), coords, coords, coords, coords, st.integers(1, 2)),
-    st.tuples(st.just("delete"), st.integers(0, 50)),
-    st.tuples(st.just("move"), st.integers(0, 50), coords, coords, coords, coords),
-    st.tuples(st.just("relabel"), st.integers(0, 50), st.integers(1, 2)),
-    st.tuples(st.just("predict"), st.integers(1, 3), st.integers(0, 3)),
-    st.tuples(st.just("accept"), st.integers(0, 50)),
-    st.tuples(st.just("reject"), st.integers(0, 50)),
-    st.tuples(st.just("status"), st.integers(1, 3), st.sampled_from(list(ImageStatus))),
-    st.tuples(st.just("undo")),
-)
-
-
-def _command(store, o):
-    boxes = [b for i in store.image_ids() for b in store.boxes(i)]
-    predicted = [b for b in boxes if b.source is BoxSource.PREDICTED]
-    kind = o[0]
-    if kind == "add":
-        return cmd.AddBox(Box(o[2], o[3], o[4], o[5], category_id=o[6], image_id=o[1]))
-    if kind in ("delete", "move", "relabel") and boxes:
-        bid = boxes[o[1] % len(boxes)].id
-        return {"delete": lambda: cmd.DeleteBoxes([bid]), "move": lambda: cmd.MoveResizeBox(bid, *o[2:6]),
-                "relabel": lambda: cmd.Relabel([bid], o[2])}[kind]()
-    if kind in ("accept", "reject") and predicted:
-        bid = predicted[o[1] % len(predicted)].id
-        return cmd.AcceptPredictions([bid]) if kind == "accept" else cmd.RejectPredictions([bid])
-    if kind == "status":
-        return cmd.SetStatus(o[1], o[2])
-    return None
-
-
-def _prediction_run(k: int, n: int) -> list[Box]:
-    return [Box(5 + 10 * j, 5 + k, 30 + 10 * j, 40, 1 + j % 2, score=0.2 * j + 0.1) for j in range(n)]
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(op, min_size=1, max_size=14))
 def test_undoing_everything_leaves_exactly_what_the_model_runs_made(tmp_path_factory, ops):
@@ -233,10 +199,10 @@ def test_undoing_everything_leaves_exactly_what_the_model_runs_made(tmp_path_fac
         for k, o in enumerate(ops):
             if o[0] == "predict":
                 for target in (s, oracle):
-                    target.set_predictions(o[1], _prediction_run(k, o[2]), model_name=f"m{k}")
+                    target.set_predictions(o[1], prediction_run(k, o[2]), model_name=f"m{k}")
             elif o[0] == "undo":
                 s.undo()
-            elif (c := _command(s.store, o)) is not None:
+            elif (c := command_for(s.store, o)) is not None:
                 s.push(c)  # refused edits are fine: they leave no trace
         while s.can_undo:
             s.undo()

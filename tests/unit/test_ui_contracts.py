@@ -62,7 +62,8 @@ def test_features_neither_set_nor_look_up_window_attributes():
     found = []
     for path, tree in _sources(UI):
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr"):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr",
+                                                                                                   "setattr"):
                 target = ast.unparse(node.args[0]) if node.args else ""
                 if target in ("self.w", "window", "self.window", "ctx.window", "self.ctx.window", "w"):
                     found.append(f"{path.relative_to(PKG)}:{node.lineno} {ast.unparse(node)}")

@@ -108,7 +108,8 @@ class TrainingController(QObject, CompareMixin):
         if self.session is None:
             self._error("Fine-tune", "Open a project first.")
             return False
-        job = next((j for j in (self.ctx.jobs.active(k) for k in ("train", "estimate", "evaluate", "compare")) if j), None)
+        kinds = ("train", "estimate", "evaluate", "compare")
+        job = next((j for j in (self.ctx.jobs.active(k) for k in kinds) if j is not None), None)
         if job is not None:
             self._error("Fine-tune", f"A {job.kind} job is still running; cancel it or wait.")
             return False
@@ -378,8 +379,9 @@ class TrainingController(QObject, CompareMixin):
         n = res["after"].num_images
         intro = (f"Run {run.run_id}: COCO metrics on the same {n} validation image{'s' if n != 1 else ''} "
                  f"(split {run.cfg.val_split:g}, seed {run.cfg.split_seed}).\nNew checkpoint: {res['checkpoint']}")
-        self.results_dialog = ResultsDialog(self.ctx.window, title="Fine-tuning results", intro=intro, header=header,
-                                            rows=rows, checkpoints={"new": res["checkpoint"]}, on_use=self.use_for_prelabel)
+        self.results_dialog = ResultsDialog(self.ctx.window, title="Fine-tuning results", intro=intro,
+                                            header=header, rows=rows, checkpoints={"new": res["checkpoint"]},
+                                            on_use=self.use_for_prelabel)
         self.results_dialog.show()
         self.panel.append_log("before/after: " + "; ".join(f"{r[0]} {r[1]} → {r[2]}" for r in rows[:2]))
         self._refresh_buttons()
