@@ -215,8 +215,9 @@ def test_inspection_shares_the_model_lane_with_inference(qtbot, built, demo_rgb)
             client.request(1, demo_rgb)
         lanes = []
         with qtbot.waitSignal(worker.inspected, timeout=TIMEOUT):
-            engine.submit("probe", lambda ctx: lanes.append(threading.current_thread().name))
             worker.inspect(demo_rgb)
-        assert seen == lanes == ["rnx-model"]
+        engine.submit("probe", lambda ctx: lanes.append(threading.current_thread().name))  # where inspect ran
+        qtbot.waitUntil(lambda: bool(lanes), timeout=TIMEOUT)
+        assert seen == lanes == ["rnx-model"] and engine.latest("inspect").lane == "model"
     finally:
         assert engine.shutdown(30)
