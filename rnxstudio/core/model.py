@@ -188,7 +188,9 @@ class LabelSet:
 
     ``info``, ``licenses`` and ``extra`` (unknown top-level keys, per format) are the data set's
     own description, kept from a COCO file and written back. ``unplaced`` counts the boxes of
-    label entries whose image could not be found (name -> boxes), for the import summary.
+    label entries whose image could not be found (name -> boxes), and ``skipped`` says what a
+    reader left out of an otherwise good file (e.g. a zero-width box) and ``warnings`` what it
+    noticed but kept (e.g. boxes that disagree with their own polygons), for the import summary.
     """
 
     categories: list[Category] = field(default_factory=list)
@@ -199,6 +201,8 @@ class LabelSet:
     licenses: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
     unplaced: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def category_by_id(self) -> dict[int, Category]:
         return {c.id: c for c in self.categories}

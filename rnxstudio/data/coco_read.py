@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rnxstudio.core.model import Box, BoxSource, Category, ImageRecord, LabelSet, default_color
-from rnxstudio.data.coco_geometry import check_segmentation
+from rnxstudio.data.coco_geometry import check_segmentation, rings
 from rnxstudio.data.errors import LabelFormatError
 from rnxstudio.data.labelpaths import ImageResolver, normalize_name
 from rnxstudio.data.schema import INT64_MAX, INT64_MIN
@@ -183,7 +183,9 @@ def _validate_images(
     return by_id
 
 
-def _check_box(where: str, a: dict, images: dict, problems: _Problems) -> bool:
+def _check_box(where: str, a: dict, images: dict, problems: _Problems) -> bool | None:
+    """True for a usable bbox; None for a zero-width or zero-height one (a degenerate polygon
+    some tools export: skipped and reported, not an error); False after adding the problem."""
     bbox = a.get("bbox")
     if not isinstance(bbox, list) or len(bbox) != 4:
         problems.add(f"{where}.bbox: must be a list [x, y, width, height], got {bbox!r}")
@@ -192,12 +194,14 @@ def _check_box(where: str, a: dict, images: dict, problems: _Problems) -> bool:
         problems.add(f"{where}.bbox: values must be finite numbers, got {bbox!r}")
         return False
     x, y, w, h = bbox
-    if w <= 0 or h <= 0:
+    if w < 0 or h < 0:
         problems.add(f"{where}.bbox: width and height must be positive, got {w!r} x {h!r}")
         return False
     if x < -_EDGE_SLACK or y < -_EDGE_SLACK:
         problems.add(f"{where}.bbox: starts outside the image at ({x!r}, {y!r})")
         return False
+    if w == 0 or h == 0:
+        return None
     if x + w <= x or y + h <= y:
         problems.add(f"{where}.bbox: {bbox!r} is too small to represent at this position")
         return False
@@ -210,7 +214,8 @@ def _check_box(where: str, a: dict, images: dict, problems: _Problems) -> bool:
     return True
 
 
-def _validate_annotations(anns: list, images: dict, cats: dict[int, dict], problems: _Problems) -> list[tuple]:
+def _validate_annotations(anns: list, images: dict, cats: dict[int, dict], problems: _Problems,
+                          skipped: list[str]) -> list[tuple]:
     good: list[tuple[dict, dict]] = []
     seen_ids: set[int] = set()
     for i, a in enumerate(anns):
@@ -244,7 +249,8 @@ def _validate_annotations(anns: list, images: dict, cats: dict[int, dict], probl
         elif cid not in cats:
             problems.add(f"{where}.category_id: no category with id {cid}")
             ok = False
-        ok = _check_box(where, a, images, problems) and ok
+        box_ok = _check_box(where, a, images, problems)
+        ok = bool(box_ok) and ok if box_ok is not None else ok
         if a.get("score") is not None and not _finite(a["score"]):
             problems.add(f"{where}.score: must be a finite number, got {a['score']!r}")
             ok = False
@@ -264,19 +270,40 @@ def _validate_annotations(anns: list, images: dict, cats: dict[int, dict], probl
                 problems.add(f"{where}.segmentation: {bad}")
                 ok = False
         kept = _kept(a, _ANN_KEYS, where, problems)
-        if ok:
+        if ok and box_ok is None:
+            skipped.append(f"{where} (id {aid}): bbox {a['bbox']!r} has no area; left out")
+        elif ok:
             good.append((a, kept))
     return good
 
 
+PLACEHOLDER_NAMES = ("_background_", "__ignore__")  # labelme's label-file conventions, not classes
+
+
 def _placeholder_categories(cats: dict[int, dict], used: set[int]) -> set[int]:
-    """Roboflow-style parent categories: unused, and named as another category's supercategory."""
+    """Categories that are not classes, when no box uses them: Roboflow's parent category (named
+    as another category's supercategory) and labelme's ``_background_`` / ``__ignore__``."""
     return {
         cid
         for cid, c in cats.items()
         if cid not in used
-        and any(o.get("supercategory") == c["name"] for oid, o in cats.items() if oid != cid)
+        and (c["name"] in PLACEHOLDER_NAMES
+             or any(o.get("supercategory") == c["name"] for oid, o in cats.items() if oid != cid))
     }
+
+
+def _disagrees_with_polygon(a: dict) -> bool:
+    """Whether an annotation's bbox is far from its polygon's bounds (some converters write wrong
+    bboxes); the bbox is still what rnxstudio uses, the import says so."""
+    pts = [r for r in rings(a.get("segmentation")) if len(r) >= 4]
+    if a.get("iscrowd") or not pts:
+        return False
+    xs = [v for r in pts for v in r[0::2]]
+    ys = [v for r in pts for v in r[1::2]]
+    x, y, w, h = a["bbox"]
+    tol_x, tol_y = max(2.0, 0.05 * w), max(2.0, 0.05 * h)
+    return (abs(min(xs) - x) > tol_x or abs(max(xs) - (x + w)) > tol_x
+            or abs(min(ys) - y) > tol_y or abs(max(ys) - (y + h)) > tol_y)
 
 
 def _category(n: int, cid: int, c: dict) -> Category:
@@ -333,7 +360,8 @@ def from_coco_dict(data: Any, source: str | os.PathLike, image_root: str | os.Pa
 
     cats = _validate_categories(cats_raw, problems)
     images = _validate_images(imgs, problems, size_of)
-    good = _validate_annotations(anns, images, cats, problems)
+    skipped: list[str] = []
+    good = _validate_annotations(anns, images, cats, problems, skipped)
     if problems:
         raise LabelFormatError(source, problems.items)
 
@@ -364,7 +392,16 @@ def from_coco_dict(data: Any, source: str | os.PathLike, image_root: str | os.Pa
         categories=categories, images=records, boxes=boxes,
         root=os.fspath(image_root) if image_root is not None else None,
         info=dict(info or {}), licenses=list(licenses or []), extra={"coco": top} if top else {},
+        skipped=[f"{Path(source).name}: {s}" for s in skipped], warnings=_warnings(Path(source).name, good),
     )
+
+
+def _warnings(name: str, good: list[tuple[dict, dict]]) -> list[str]:
+    off = [a for a, _ in good if _disagrees_with_polygon(a)]
+    if not off:
+        return []
+    return [f"{name}: {len(off)} of {len(good)} boxes do not match their own polygon (e.g. annotation id "
+            f"{off[0].get('id')}); the bbox was used as written"]
 
 
 def read_coco(path: str | os.PathLike, image_root: str | os.PathLike | None = None) -> LabelSet:

@@ -185,8 +185,7 @@ def to_coco_dict(ls: LabelSet, *, info: dict | None = None, keep_ids: bool = Tru
     top = dict((ls.extra or {}).get("coco") or {})
     taken_ids, taken_names = {c["id"] for c in categories}, {c["name"] for c in categories}
     parents = [p for p in top.pop("_placeholder_categories", []) if isinstance(p, dict)
-               and p.get("id") not in taken_ids and p.get("name") not in taken_names
-               and any(c.get("supercategory") == p.get("name") for c in categories)]
+               and p.get("id") not in taken_ids and p.get("name") not in taken_names]
     if ls.info:
         merged_info = dict(ls.info)
     else:

@@ -290,6 +290,8 @@ def _append(merged: LabelSet, part: LabelSet, base: Path, prefix: str | None = N
     merged.licenses = merged.licenses or part.licenses
     merged.extra = merged.extra or part.extra
     merged.unplaced.update(part.unplaced)
+    merged.skipped += part.skipped
+    merged.warnings += part.warnings
     return merged
 
 
@@ -309,6 +311,7 @@ def read_layout(layout: Layout, *, image_root: str | os.PathLike | None = None,
         merged = _append(merged, part, base, rel, src.split, src.split_of)
     if not merged.categories and names:
         merged.categories = [Category(id=k + 1, name=n) for k, n in enumerate(names)]
+    merged.warnings += layout.notes
     return merged
 
 

@@ -57,6 +57,7 @@ class ImportReport:
     clipped_max_px: float = 0.0
     clipped_far: list[str] = field(default_factory=list)
     splits: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = f"{plural(self.added_boxes, 'box', 'boxes')} added on {plural(self.matched_images, 'image')}"
@@ -86,6 +87,8 @@ class ImportReport:
             text += ")"
         if self.splits:
             text += "; splits: " + ", ".join(f"{k} {v}" for k, v in sorted(self.splits.items()))
+        for w in self.warnings:
+            text += f"; {w}"
         return text
 
 
@@ -314,6 +317,8 @@ def import_labelset(store: ProjectStore, ls: LabelSet, *, match: str = "relpath-
                 store._mark_in_progress(target_id)
                 report.added_boxes += added_here
         report.matched_images = len(matched)
+        report.skipped_boxes += ls.skipped
+        report.warnings += ls.warnings
         for name, n in ls.unplaced.items():
             report.unmatched_files.append(name)
             report.unmatched_boxes += n

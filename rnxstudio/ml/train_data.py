@@ -127,7 +127,8 @@ def from_labelset(ls: LabelSet, image_root: str | os.PathLike | None = None) -> 
     raw = []
     for im in ls.images:
         path = Path(im.path) if os.path.isabs(im.path) else root / im.path
-        raw.append((im.id, str(path), im.width, im.height, [(b.category_id, b.xyxy) for b in ls.boxes.get(im.id, [])]))
+        # training_boxes: crowd regions are never targets (the one rule lives in core.model)
+        raw.append((im.id, str(path), im.width, im.height, [(b.category_id, b.xyxy) for b in ls.training_boxes(im)]))
     return _make_data(cats, raw, str(root))
 
 
