@@ -49,19 +49,21 @@ class ExportResult:
         return text
 
 
+_NOTE_WORDS = {  # note -> (thing, things, what happened)
+    "crowd": ("crowd region", "crowd regions", "written with iscrowd 1"),
+    "crowd_skipped": ("crowd region", "crowd regions", "not written (the format has no crowd regions)"),
+    "difficult_written": ("difficult box", "difficult boxes", "written as ordinary boxes (YOLO has no difficult flag)"),
+    "stale_segmentations": ("segmentation polygon", "segmentation polygons",
+                            "stale: the box was edited after import and the polygon written unchanged"),
+    "image_ids_renumbered": ("image id", "image ids", "renumbered (another image already had the id)"),
+    "annotation_ids_renumbered": ("annotation id", "annotation ids", "renumbered (another box already had the id)"),
+    "links_copied": ("image", "images", "copied because symbolic links are not possible here"),
+    "split_to_train": ("image", "images", "without a train/val/test split written to train"),
+}
+
+
 def _notes_in_words(notes: dict[str, int]) -> list[str]:
-    words = {
-        "crowd": "{} crowd regions written with iscrowd 1",
-        "crowd_skipped": "{} crowd regions not written (the format has no crowd regions)",
-        "difficult_written": "{} difficult boxes written as ordinary boxes (YOLO has no difficult flag)",
-        "stale_segmentations": "{} segmentation polygons are stale: their box was edited after import, "
-                               "the polygon was written unchanged",
-        "image_ids_renumbered": "{} image ids renumbered (another image already had the id)",
-        "annotation_ids_renumbered": "{} annotation ids renumbered (another box already had the id)",
-        "links_copied": "{} images copied because symbolic links are not possible here",
-        "split_to_train": "{} images without a split written to train",
-    }
-    return [words[k].format(v) for k, v in notes.items() if v and k in words]
+    return [f"{plural(n, *_NOTE_WORDS[k][:2])} {_NOTE_WORDS[k][2]}" for k, n in notes.items() if n and k in _NOTE_WORDS]
 
 
 def default_export_dir(store, fmt: str) -> Path:
@@ -195,8 +197,8 @@ def detect_format(path: str | os.PathLike) -> str | None:
         return {".json": "coco", ".xml": "voc", ".txt": "yolo", ".yaml": "yolo", ".yml": "yolo"}.get(p.suffix.lower())
     if p.is_dir():
         names = {c.name.lower() for c in p.iterdir()}
-        # XML first: a VOC export also carries a classes.txt
-        if any(n.endswith(".xml") for n in names):
+        # XML first: a VOC export also carries a classes.txt (and its XMLs may sit in sub-folders)
+        if any(n.endswith(".xml") for n in names) or next(p.rglob("*.xml"), None) is not None:
             return "voc"
         if {"classes.txt", "data.yaml", "labels"} & names:
             return "yolo"

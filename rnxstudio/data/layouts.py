@@ -185,6 +185,9 @@ def _folder_layout(d: Path) -> Layout | None:
     if ann is not None and ann.is_dir() and any(ann.glob("*.xml")):
         name = "labelme2voc output" if (d / "class_names.txt").is_file() else "PASCAL VOC folder"
         return _voc_layout(d, [d], name)
+    if (d / "ImageSets" / "Main").is_dir() and any(d.rglob("*.xml")):  # rnxstudio's own VOC export
+        v = _voc_layout(d, [d], "PASCAL VOC export with ImageSets")
+        return replace(v, sources=[replace(v.sources[0], path=d, image_dir=None)])
     images = kids.get("images")
     images = images if images is not None and images.is_dir() else None
     for label_file, name in (("result.json", "Label Studio COCO export"), ("annotations.json", "labelme2coco output")):
@@ -281,7 +284,8 @@ def _append(merged: LabelSet, part: LabelSet, base: Path, prefix: str | None = N
             path = f"{prefix}/{path}" if prefix else path
         elif prefix is None and not os.path.isabs(path):
             path = str(base / path)
-        s = split or (split_of or {}).get(PurePosixPath(im.path).stem) or im.split
+        named = PurePosixPath(im.path)
+        s = split or (split_of or {}).get(str(named.with_suffix(""))) or (split_of or {}).get(named.stem) or im.split
         merged.images.append(replace(im, id=next_id, path=path, split=s))
         merged.boxes[next_id] = [replace(b, image_id=next_id, category_id=remap[b.category_id])
                                  for b in part.boxes_for(im)]

@@ -181,6 +181,16 @@ def _import_layout(store: ProjectStore, layout) -> None:
     from rnxstudio.data.errors import LabelFormatError
     from rnxstudio.data.layouts import describe, read_layout
 
+    if layout.fmt == "yolo" and not layout.class_names:
+        from rnxstudio.data.yolo import read_class_names
+
+        folder = layout.sources[0].path
+        if read_class_names(folder if folder.is_dir() else folder.parent) is None:
+            # YOLO files hold class indices only: open the images, and say how to add the labels
+            store.set_meta("layout", describe(layout))
+            store.set_meta("layout_import", "labels not imported: no class names (classes.txt or data.yaml); "
+                                            "import them with --names a,b,c")
+            return
     try:
         ls = read_layout(layout, image_root=layout.root)
         report = store.import_labelset(ls)
