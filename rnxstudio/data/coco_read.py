@@ -312,6 +312,8 @@ def _category(n: int, cid: int, c: dict) -> Category:
         extra["supercategory"] = None  # written back as null, not ""
     else:
         extra.pop("supercategory", None)
+    if "supercategory" not in c:
+        extra["_absent"] = ["supercategory"]  # Label Studio writes none: none is written back
     color = c.get("color")
     return Category(
         id=cid,

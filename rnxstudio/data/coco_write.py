@@ -36,9 +36,10 @@ def _is_id(v: Any) -> bool:
 
 def assign_ids(items: Sequence, original: Callable[[Any], Any], fallback: Callable[[Any], Any] | None,
                keep: bool) -> tuple[list[int], int]:
-    """Ids for ``items``: with ``keep``, each item's original id unless an earlier item took it;
-    then the ``fallback`` ids when they are all valid (>= 1), free and unique; the rest numbered
-    after the largest id used (from 1). Returns (ids, how many original ids could not be kept)."""
+    """Ids for ``items``: with ``keep``, each item's original id unless an earlier item took it,
+    then the ``fallback`` ids (the project's) when they are all valid (>= 1), free and unique; the
+    rest numbered after the largest id used. Without ``keep``: 1..n in order. Returns (ids, how
+    many original ids could not be kept)."""
     ids: list[int | None] = [None] * len(items)
     used: set[int] = set()
     lost = 0
@@ -53,7 +54,7 @@ def assign_ids(items: Sequence, original: Callable[[Any], Any], fallback: Callab
             ids[k] = o
             used.add(o)
     rest = [k for k, v in enumerate(ids) if v is None]
-    if fallback is not None and rest:
+    if keep and fallback is not None and rest:
         cand = [fallback(items[k]) for k in rest]
         if all(_is_id(c) and c >= 1 and c not in used for c in cand) and len(set(cand)) == len(cand):
             for k, c in zip(rest, cand):
@@ -151,7 +152,9 @@ def _category(c: Category) -> dict[str, Any]:
     if "supercategory" in kept and (kept["supercategory"] or "") == sup:
         sup = kept["supercategory"]  # a null read stays null
     entry: dict[str, Any] = {"id": int(c.id), "name": c.name, "supercategory": sup, "color": c.color}
-    entry.update((k, v) for k, v in kept.items() if k not in entry)
+    if not sup and "supercategory" in kept.get("_absent", []):
+        del entry["supercategory"]
+    entry.update((k, v) for k, v in kept.items() if k not in entry and not k.startswith("_"))
     return entry
 
 

@@ -187,6 +187,8 @@ def _clip(new: Box, width: int, height: int, where: str, report: ImportReport) -
     clipped = clip_box(new, width, height)
     x1, x2 = sorted((new.x1, new.x2))
     y1, y2 = sorted((new.y1, new.y2))
+    if max(-x1, -y1, x2 - width, y2 - height) <= _CLIP_TOL:  # float noise (x + w = 120.00000000000001)
+        return replace(new, x1=x1, y1=y1, x2=x2, y2=y2)  # kept as written: exact on export
     over_x = max(0.0, -x1) + max(0.0, x2 - width)
     over_y = max(0.0, -y1) + max(0.0, y2 - height)
     worst = max(-x1, -y1, x2 - width, y2 - height, 0.0)

@@ -59,6 +59,44 @@ def yolo_lines(boxes, w, h, names=CLASSES, trailing_newline=True) -> str:
     return "\n".join(lines) + ("\n" if lines and trailing_newline else "")
 
 
+ADDED = {"color"}  # the one key rnxstudio adds to a category (its display colour)
+
+
+def _by_id(items):
+    return {x["id"]: x for x in items}
+
+
+def assert_same_coco(original: dict, exported: dict, *, file_prefix: str = "", skipped=(), clip=False) -> None:
+    """Every field of ``original`` is in ``exported`` with the same value (category colour aside).
+    ``skipped``: annotation ids left out on import (reported there); ``clip``: boxes overhanging
+    their image are expected clipped (the import clips and reports them)."""
+    for key in original:
+        if key not in ("images", "annotations", "categories"):
+            assert exported[key] == original[key], key
+    got = _by_id(exported["images"])
+    for im in original["images"]:
+        want = dict(im, file_name=file_prefix + im["file_name"].replace("\\", "/"))
+        assert got[im["id"]] == want, im["id"]
+    got = _by_id(exported["annotations"])
+    sizes = {im["id"]: (im["width"], im["height"]) for im in original["images"]}
+    assert set(got) == {a["id"] for a in original["annotations"]} - set(skipped)
+    for a in original["annotations"]:
+        if a["id"] in skipped:
+            continue
+        want = dict(a)
+        x, y, w, h = a["bbox"]
+        iw, ih = sizes[a["image_id"]]
+        if clip and (x < 0 or y < 0 or x + w > iw or y + h > ih):
+            x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + w, iw), min(y + h, ih)
+            want["bbox"] = [x1, y1, x2 - x1, y2 - y1]
+            assert all(abs(u - v) < 1e-9 for u, v in zip(got[a["id"]]["bbox"], want["bbox"]))
+            want["bbox"] = got[a["id"]]["bbox"]
+        assert got[a["id"]] == want, a["id"]  # bbox digit for digit, segmentation, area, attributes...
+    got = _by_id(exported["categories"])
+    for c in original["categories"]:
+        assert {k: v for k, v in got[c["id"]].items() if k not in ADDED} == c
+
+
 # ----------------------------------------------------------------------------- layouts
 
 

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from layout_fixtures import header_png, roboflow_coco, voc_devkit
+from layout_fixtures import _by_id, assert_same_coco, header_png, roboflow_coco, voc_devkit
 
 from rnxstudio.cli import main
 from rnxstudio.data.exchange import export_labels, import_labels
@@ -46,7 +46,6 @@ RICH = {
                    {"supercategory": "animal", "id": 18, "name": "dog"},
                    {"supercategory": "animal", "id": 23, "name": "bear"}],  # no boxes: kept
 }
-ADDED = {"color"}  # the one key rnxstudio adds to a category (its display colour)
 
 
 @pytest.fixture
@@ -58,28 +57,6 @@ def rich(tmp_path) -> Path:
     for im in RICH["images"]:
         header_png(root / "images" / "val2017" / im["file_name"], im["width"], im["height"])
     return root
-
-
-def _by_id(items):
-    return {x["id"]: x for x in items}
-
-
-def assert_same_coco(original: dict, exported: dict, *, file_prefix: str = "") -> None:
-    """Every field of ``original`` is in ``exported`` with the same value (category colour aside)."""
-    for key in original:
-        if key not in ("images", "annotations", "categories"):
-            assert exported[key] == original[key], key
-    got = _by_id(exported["images"])
-    for im in original["images"]:
-        want = dict(im, file_name=file_prefix + im["file_name"].replace("\\", "/"))
-        assert got[im["id"]] == want, im["id"]
-    got = _by_id(exported["annotations"])
-    assert set(got) == {a["id"] for a in original["annotations"]}
-    for a in original["annotations"]:
-        assert got[a["id"]] == a, a["id"]  # bbox digit for digit, segmentation, area, attributes...
-    got = _by_id(exported["categories"])
-    for c in original["categories"]:
-        assert {k: v for k, v in got[c["id"]].items() if k not in ADDED} == c
 
 
 def test_coco_project_coco_field_by_field(rich, tmp_path):
