@@ -73,18 +73,33 @@ def _split_folder(im: ImageRecord) -> str:
 
 
 def _place_image(src: str, dst: Path, mode: str, notes: dict[str, int]) -> None:
+    """Put the image ``src`` at ``dst``: nothing when it is already there (same size and time, or
+    the same link), else a symbolic link or a copy, swapped in atomically (a failed copy leaves the
+    previous file)."""
     if os.path.abspath(src) == os.path.abspath(dst):
         return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists() or dst.is_symlink():
-        dst.unlink()
-    if mode == "link":
-        try:
-            os.symlink(os.path.abspath(src), dst)
+    if mode == "link" and dst.is_symlink() and os.readlink(dst) == os.path.abspath(src):
+        return
+    if mode == "copy" and dst.is_file() and not dst.is_symlink():
+        a, b = os.stat(src), os.stat(dst)
+        if (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns):
             return
-        except OSError:  # no symlinks here (Windows without the privilege, some file systems)
-            notes["links_copied"] = notes.get("links_copied", 0) + 1
-    shutil.copy2(src, dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        if mode == "link":
+            try:
+                os.symlink(os.path.abspath(src), tmp)
+            except OSError:  # no symlinks here (Windows without the privilege, some file systems)
+                notes["links_copied"] = notes.get("links_copied", 0) + 1
+                shutil.copy2(src, tmp)
+        else:
+            shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        raise
 
 
 def write_yolo(ls: LabelSet, out_dir: str | os.PathLike, *, images_dir: str = "images",

@@ -135,6 +135,7 @@ def test_unreadable_images_are_left_out_of_exports_and_training_snapshots(projec
         assert names == ["a.png", "b.png"]
         snap = write_snapshot(store, tmp_path / "run")
         assert snap.images == 1 and len(snap.skipped) == 2  # only a.png is verified and readable
+        assert snap.summary().endswith("(2 unreadable images left out)")
 
 
 def test_crowd_regions_are_never_training_targets_and_difficult_boxes_not_scored(tmp_path):

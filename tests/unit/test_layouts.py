@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 from layout_fixtures import CLASSES, IMAGES, LAYOUTS, header_png, image_tree, labelme2coco, roboflow_coco
