@@ -301,7 +301,8 @@ def read_yolo(
         except (ValueError, OSError) as exc:
             raise LabelFormatError(src, [f"cannot read class names ({exc})"]) from None
     if not names:
-        raise LabelFormatError(src, ["no class names: add classes.txt or data.yaml, or pass class_names"])
+        raise LabelFormatError(src, ["no class names: add classes.txt or data.yaml beside the labels, or give them "
+                                     "in order (rnxstudio import --names a,b,c)"])
     if len(set(names)) != len(names):
         problems.append(f"class names have duplicates: {names}")
     root = Path(image_root)
