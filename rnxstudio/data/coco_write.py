@@ -123,6 +123,8 @@ def _annotation(b: Box, ann_id: int, image_id: int, notes: dict[str, int]) -> di
     }
     if b.crowd:
         notes["crowd"] = notes.get("crowd", 0) + 1
+    if b.difficult:  # COCO has no such flag: a trainer or COCOeval sees an ordinary object
+        notes["difficult_written"] = notes.get("difficult_written", 0) + 1
     if b.score is not None:
         ann["score"] = float(b.score)
     if b.track_id is not None:
@@ -163,7 +165,7 @@ def to_coco_dict(ls: LabelSet, *, info: dict | None = None, keep_ids: bool = Tru
     """The COCO dict for ``ls``: every image (also those without boxes), crowd regions with
     ``iscrowd: 1``, categories with their own ids, and every kept field. ``notes`` (if given)
     receives counts of what a reader should know: ``stale_segmentations``, ``crowd``,
-    ``image_ids_renumbered``, ``annotation_ids_renumbered``."""
+    ``difficult_written``, ``image_ids_renumbered``, ``annotation_ids_renumbered``."""
     notes = {} if notes is None else notes
     ids = [im.id for im in ls.images]
     if len(set(ids)) != len(ids):

@@ -52,7 +52,8 @@ class ExportResult:
 _NOTE_WORDS = {  # note -> (thing, things, what happened)
     "crowd": ("crowd region", "crowd regions", "written with iscrowd 1"),
     "crowd_skipped": ("crowd region", "crowd regions", "not written (the format has no crowd regions)"),
-    "difficult_written": ("difficult box", "difficult boxes", "written as ordinary boxes (YOLO has no difficult flag)"),
+    "difficult_written": ("difficult box", "difficult boxes",
+                          "written as ordinary boxes (the format has no difficult flag)"),
     "stale_segmentations": ("segmentation polygon", "segmentation polygons",
                             "stale: the box was edited after import and the polygon written unchanged"),
     "image_ids_renumbered": ("image id", "image ids", "renumbered (another image already had the id)"),

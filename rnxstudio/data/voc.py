@@ -89,9 +89,11 @@ def _coord_texts(b: Box, coords: str, one_based: bool) -> list[str]:
     original = _voc_extra(b).get("bndbox")
     if isinstance(original, list) and len(original) == 4:
         for k, text in enumerate(original):
+            if not isinstance(text, str) or (coords == "int" and not text.strip().lstrip("-").isdigit()):
+                continue  # whole pixels asked for: "191.0" becomes "191" (int() cannot read "191.0")
             try:
-                if isinstance(text, str) and float(text) == float(vals[k]):
-                    texts[k] = text  # unchanged value: the text it was read with ("191.0" stays)
+                if float(text) == float(vals[k]):
+                    texts[k] = text  # unchanged value: the text it was read with ("007" stays)
             except ValueError:
                 pass
     return texts

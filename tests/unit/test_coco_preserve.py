@@ -7,6 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from labelset_strategies import label_sets
 from pycocotools import mask as mask_utils
 
 from rnxstudio.core.model import Box, Category, ImageRecord, LabelSet
@@ -105,3 +108,45 @@ def test_ids_are_kept_unless_taken_and_new_boxes_count_on_from_the_largest():
     assert notes == {"image_ids_renumbered": 1, "annotation_ids_renumbered": 1}
     fresh = to_coco_dict(ls, keep_ids=False)
     assert [im["id"] for im in fresh["images"]] == [1, 2, 3] and [a["id"] for a in fresh["annotations"]] == [1, 2, 3]
+
+
+_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+                                 st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8)),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                       max_leaves=8)
+_KEYS = st.text(st.characters(whitelist_categories=("Ll",)), min_size=1, max_size=8).filter(
+    lambda k: k not in {"id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation", "score",
+                        "track_id", "file_name", "width", "height", "frame_index", "timestamp", "name", "color"})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(ls=label_sets(), data=st.data())
+def test_kept_fields_survive_the_project_and_a_second_export(tmp_path_factory, ls, data):
+    """Random boxes with random unknown fields and crowd flags: file -> project -> file keeps every
+    field, and exporting that again is byte-identical."""
+    from rnxstudio.data.coco import write_coco
+    from rnxstudio.data.store import ProjectStore
+
+    base = tmp_path_factory.mktemp("kept")
+    for im in ls.images:
+        im.extra["coco"] = data.draw(st.dictionaries(_KEYS, _VALUES, max_size=2))
+    for boxes in ls.boxes.values():
+        for k, b in enumerate(boxes):
+            boxes[k] = Box(*b.xyxy, b.category_id, image_id=b.image_id, crowd=data.draw(st.booleans()),
+                           extra={"coco": data.draw(st.dictionaries(_KEYS, _VALUES, max_size=2))})
+    write_coco(ls, base / "in.json")
+    original = json.loads((base / "in.json").read_text())
+    with ProjectStore.create(base / "p.rnxproj", root=base) as store:
+        store.add_images([ImageRecord(im.path, width=im.width, height=im.height) for im in ls.images])
+        store.import_labelset(read_coco(base / "in.json"))
+        write_coco(store.to_labelset(), base / "out.json")
+        write_coco(store.to_labelset(), base / "again.json")
+    exported = json.loads((base / "out.json").read_text())
+    assert (base / "again.json").read_bytes() == (base / "out.json").read_bytes()
+    by_id = {a["id"]: a for a in exported["annotations"]}
+    for a in original["annotations"]:
+        assert by_id[a["id"]] == a
+    ims = {im["id"]: im for im in exported["images"]}
+    for im in original["images"]:
+        assert ims[im["id"]] == im
