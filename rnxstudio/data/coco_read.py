@@ -13,7 +13,8 @@ annotation's ``bbox`` as read (so an unedited box is written back digit for digi
 one is noticed), ``area``, ``segmentation``, ``attributes``, ``keypoints`` and any other key;
 per image ``license``, ``coco_url``, ``flickr_url``, ``date_captured``...; per category e.g.
 ``keypoints``/``skeleton``; top-level ``info``, ``licenses`` and unknown keys (``type``).
-``iscrowd=1`` becomes :attr:`Box.crowd`.
+``iscrowd=1`` becomes :attr:`Box.crowd`; ``difficult: 1`` (rnxstudio's own key, written for PASCAL
+difficult boxes; other COCO tools ignore it) :attr:`Box.difficult`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _STOP_AFTER = 200  # stop collecting problems after this many; the message lists
 
 # keys rnxstudio models itself; every other key of a record is kept in extra["coco"]
 _IMAGE_KEYS = {"file_name", "width", "height", "frame_index", "timestamp"}
-_ANN_KEYS = {"image_id", "category_id", "iscrowd", "score", "track_id"}
+_ANN_KEYS = {"image_id", "category_id", "iscrowd", "difficult", "score", "track_id"}
 _CAT_KEYS = {"id", "name", "color"}
 _TOP_KEYS = {"images", "annotations", "categories", "info", "licenses"}
 
@@ -257,9 +258,10 @@ def _validate_annotations(anns: list, images: dict, cats: dict[int, dict], probl
         if a.get("track_id") is not None and not _is_int(a["track_id"]):
             problems.add(f"{where}.track_id: must be an integer, got {a['track_id']!r}")
             ok = False
-        if a.get("iscrowd", 0) not in (0, 1, None):  # True/False compare equal to 1/0
-            problems.add(f"{where}.iscrowd: must be 0 or 1, got {a['iscrowd']!r}")
-            ok = False
+        for flag in ("iscrowd", "difficult"):  # True/False compare equal to 1/0
+            if a.get(flag, 0) not in (0, 1, None):
+                problems.add(f"{where}.{flag}: must be 0 or 1, got {a[flag]!r}")
+                ok = False
         if a.get("area") is not None and not (_finite(a["area"]) and a["area"] >= 0):
             problems.add(f"{where}.area: must be a number >= 0, got {a['area']!r}")
             ok = False
@@ -388,7 +390,7 @@ def from_coco_dict(data: Any, source: str | os.PathLike, image_root: str | os.Pa
             id=a["id"] if a.get("id") is not None else n, image_id=a["image_id"],
             source=BoxSource.PREDICTED if score is not None else BoxSource.MANUAL,
             score=float(score) if score is not None else None, track_id=a.get("track_id"),
-            crowd=bool(a.get("iscrowd")), extra={"coco": kept},
+            crowd=bool(a.get("iscrowd")), difficult=bool(a.get("difficult")), extra={"coco": kept},
         ))
     return LabelSet(
         categories=categories, images=records, boxes=boxes,

@@ -10,7 +10,8 @@ original ids (``keep_ids``, on by default: an id is kept unless an earlier recor
 e.g. Roboflow splits all starting at 0 merged into one file), ``segmentation`` (a box edited
 since it was read makes its polygon *stale*: still written, and counted in ``notes``), ``area``
 (the segmentation's area when there is one, else the box's), ``attributes``, any unknown key,
-``iscrowd`` from :attr:`Box.crowd`, image fields (``license``, ``coco_url``...), category fields,
+``iscrowd`` from :attr:`Box.crowd`, ``difficult: 1`` for :attr:`Box.difficult` (rnxstudio's own
+key: COCO has no such field; other tools ignore it, rnxstudio reads it back), image fields (``license``, ``coco_url``...), category fields,
 ``info``, ``licenses`` and unknown top-level keys.
 """
 
@@ -27,7 +28,7 @@ from rnxstudio.data.coco_geometry import segmentation_area
 from rnxstudio.data.labelpaths import relative_name
 from rnxstudio.data.schema import INT64_MAX, INT64_MIN
 
-_OWN_ANN = ("id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation")
+_OWN_ANN = ("id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation", "difficult")
 
 
 def _is_id(v: Any) -> bool:
@@ -123,8 +124,9 @@ def _annotation(b: Box, ann_id: int, image_id: int, notes: dict[str, int]) -> di
     }
     if b.crowd:
         notes["crowd"] = notes.get("crowd", 0) + 1
-    if b.difficult:  # COCO has no such flag: a trainer or COCOeval sees an ordinary object
-        notes["difficult_written"] = notes.get("difficult_written", 0) + 1
+    if b.difficult:  # not a COCO field: rnxstudio's own key, which other tools ignore
+        ann["difficult"] = 1
+        notes["difficult_key"] = notes.get("difficult_key", 0) + 1
     if b.score is not None:
         ann["score"] = float(b.score)
     if b.track_id is not None:
@@ -165,7 +167,7 @@ def to_coco_dict(ls: LabelSet, *, info: dict | None = None, keep_ids: bool = Tru
     """The COCO dict for ``ls``: every image (also those without boxes), crowd regions with
     ``iscrowd: 1``, categories with their own ids, and every kept field. ``notes`` (if given)
     receives counts of what a reader should know: ``stale_segmentations``, ``crowd``,
-    ``difficult_written``, ``image_ids_renumbered``, ``annotation_ids_renumbered``."""
+    ``difficult_key``, ``image_ids_renumbered``, ``annotation_ids_renumbered``."""
     notes = {} if notes is None else notes
     ids = [im.id for im in ls.images]
     if len(set(ids)) != len(ids):

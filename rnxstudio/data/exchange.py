@@ -54,6 +54,8 @@ _NOTE_WORDS = {  # note -> (thing, things, what happened)
     "crowd_skipped": ("crowd region", "crowd regions", "not written (the format has no crowd regions)"),
     "difficult_written": ("difficult box", "difficult boxes",
                           "written as ordinary boxes (the format has no difficult flag)"),
+    "difficult_key": ("difficult box", "difficult boxes",
+                      'marked "difficult": 1 (not a COCO field: other tools see ordinary boxes)'),
     "stale_segmentations": ("segmentation polygon", "segmentation polygons",
                             "stale: the box was edited after import and the polygon written unchanged"),
     "image_ids_renumbered": ("image id", "image ids", "renumbered (another image already had the id)"),

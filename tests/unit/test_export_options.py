@@ -156,3 +156,32 @@ def test_crowd_regions_are_never_training_targets_and_difficult_boxes_not_scored
     assert result.metrics["AP50"] == pytest.approx(1.0)
     missed = evaluate(ls, {1: [Box(10, 10, 30, 30, 1, score=0.9)]})  # nothing on the ignored regions
     assert missed.per_image[1].fn == 0 and missed.metrics["AP50"] == pytest.approx(1.0)
+
+
+def test_training_snapshot_carries_what_evaluation_ignores(project, tmp_path):
+    """The GUI trains from a COCO snapshot: crowd regions stay out of the targets and, with the
+    difficult boxes, out of the validation score (rnxstudio eval on a project goes the same way)."""
+    from rnxstudio.data.snapshot import write_snapshot
+    from rnxstudio.ml.evaluate import evaluate
+    from rnxstudio.ml.train_data import from_labelset, load_coco
+    from rnxstudio.ml.train_state import val_ground_truth
+
+    with open_project(project) as store:
+        cat = store.categories()[0].id
+        a = store.image_ids(search="a.png")[0]
+        store.add_box(Box(30, 20, 60, 45, cat, image_id=a, crowd=True))
+        store.add_box(Box(40, 2, 60, 12, cat, image_id=a, difficult=True))
+        store.set_status(a, ImageStatus.VERIFIED)
+        snap = write_snapshot(store, tmp_path / "run")
+        from_project = from_labelset(store.to_labelset(image_ids=[a]))
+    for data in (load_coco(snap.coco, snap.image_root), from_project):
+        (sample,) = [s for s in data.samples if s.path.endswith("a.png")]
+        assert sample.boxes.ravel().tolist() == pytest.approx([1.4, 2.6, 20.5, 10.49, 40, 2, 60, 12])
+        assert sample.difficult.tolist() == [False, True] and len(sample.crowd) == 1
+        idx = [data.samples.index(sample)]
+        gt = val_ground_truth(data, idx)
+        found = {sample.image_id: [Box(1.4, 2.6, 20.5, 10.49, data.category_ids[0], score=0.9),
+                                   Box(35, 25, 50, 40, data.category_ids[0], score=0.8)]}  # inside the crowd
+        result = evaluate(gt, found)
+        assert (result.per_image[sample.image_id].fp, result.per_image[sample.image_id].fn) == (0, 0)
+        assert result.metrics["AP50"] == pytest.approx(1.0)
