@@ -89,6 +89,8 @@ def open_project(path: str | os.PathLike, *, recursive: bool = True, sync: bool 
             return _open_source(layout.root, "folder", recursive=recursive, sync=sync, layout=layout)
         raise ProjectError(f"{p}: not a project file, an image folder, an image, a video or a label file")
     if p.is_dir():
+        if project_file_for(p).exists():  # made before: its labels are the project's now
+            return _open_source(p, "folder", recursive=recursive, sync=sync)
         layout = layout_for_open(p)
         root = p if layout is None else layout.root
         return _open_source(root, "folder", recursive=recursive, sync=sync, layout=layout)

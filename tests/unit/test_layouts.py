@@ -242,3 +242,18 @@ def test_detect_layout_names_what_it_found(tmp_path):
     header_png(plain / "a.png", 5, 5)
     (plain / "annotations.json").write_text("{}")  # our own demo's layout: a plain COCO file, not an export
     assert detect_layout(plain) is None
+
+
+def test_an_existing_project_opens_even_when_its_export_files_later_break(tmp_path):
+    folder = roboflow_yolo(tmp_path)
+    with open_project(folder) as store:
+        assert store.count_boxes() == 3
+    (folder / "data.yaml").write_text("names:\n  0: a\n  5: b\n")  # indices 0, 5: unreadable names
+    with pytest.raises(ProjectError, match="names"):
+        detect_and_open = tmp_path / "copy"
+        import shutil
+
+        shutil.copytree(folder, detect_and_open)
+        open_project(detect_and_open)  # a new project of it cannot be made
+    with open_project(folder) as store:  # the one made before still opens
+        assert store.count_boxes() == 3
