@@ -100,9 +100,9 @@ def export_conflicts(fmt: str, out: str | os.PathLike, *, limit: int = 20) -> li
     return found
 
 
-def _exportable(store, verified_only: bool):
-    fill_image_sizes(store)
-    ls = store.to_labelset(verified_only=verified_only)
+def _exportable(store, verified_only: bool, image_ids=None):
+    fill_image_sizes(store, None if image_ids is None else list(image_ids))
+    ls = store.to_labelset(verified_only=verified_only, image_ids=image_ids)
     bad = [r for r in ls.images if r.error or r.width <= 0 or r.height <= 0]
     skipped = [f"{r.path}: {r.error or 'size unknown'}" for r in bad]
     if bad:
@@ -113,10 +113,11 @@ def _exportable(store, verified_only: bool):
 
 
 def export_labels(store, fmt: str, out: str | os.PathLike | None = None, *, verified_only: bool = False,
-                  keep_ids: bool = True, voc_coords: str = "int", one_based: bool = False,
+                  image_ids=None, keep_ids: bool = True, voc_coords: str = "int", one_based: bool = False,
                   yolo_images: str = "copy", splits: bool | None = None) -> ExportResult:
     """Write the project's labels; files are written atomically, existing ones replaced (ask
-    first with :func:`export_conflicts`). ``out`` None means :func:`default_export_dir`.
+    first with :func:`export_conflicts`). ``out`` None means :func:`default_export_dir`;
+    ``image_ids`` limits the export to those images.
 
     COCO: ``out`` is a folder (``annotations.json``, or ``annotations/instances_<split>.json``
     per split) or a ``.json`` path (one file); ``keep_ids`` keeps the ids the labels were
@@ -129,7 +130,7 @@ def export_labels(store, fmt: str, out: str | os.PathLike | None = None, *, veri
     if fmt not in FORMATS:
         raise ExchangeError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out) if out is not None else default_export_dir(store, fmt)
-    ls, skipped = _exportable(store, verified_only)
+    ls, skipped = _exportable(store, verified_only, image_ids)
     if not ls.images:
         raise ExchangeError(f"{store.path}: nothing to export"
                             + (" (no image is marked verified)" if verified_only else ""))
