@@ -38,12 +38,12 @@ class ProjectSession:
         self.events = ev.EventHub()
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, sync: bool = True) -> ProjectSession:
-        """A session on the project for ``path`` (project file, image folder or video; created on
-        first use). Raises :class:`rnxstudio.data.project.ProjectError`."""
+    def open(cls, path: str | os.PathLike, *, sync: bool = True, recursive: bool = True) -> ProjectSession:
+        """A session on the project for ``path`` (project file, image folder, video or unzipped
+        export; created on first use). Raises :class:`rnxstudio.data.project.ProjectError`."""
         from rnxstudio.data.project import open_project
 
-        return cls(open_project(str(path), sync=sync), source_path=path)
+        return cls(open_project(str(path), sync=sync, recursive=recursive), source_path=path)
 
     @property
     def store(self) -> ProjectStore:
@@ -188,26 +188,28 @@ class ProjectSession:
         return n
 
     # ------------------------------------------------------------------ labels in and out
-    def import_labels(self, src: str | os.PathLike, fmt: str = "auto", *, match: str = "relpath-then-basename"):
-        """Merge a label file into the project (all or nothing; data.exchange.import_labels).
+    def import_labels(self, src: str | os.PathLike, fmt: str = "auto", **options: Any):
+        """Merge a label file into the project (all or nothing; data.exchange.import_labels, whose
+        keyword ``options`` — match, class_names, one_based — pass through).
 
         An import is not an undoable step; it ends the undo history, whose statuses would no
         longer match the images it changed."""
         from rnxstudio.data.exchange import import_labels
 
-        report = import_labels(self._store, src, fmt, match=match)
+        report = import_labels(self._store, src, fmt, **options)
         self.history.clear()
         out: list[ev.Event] = [ev.CategoriesChanged()] if report.new_categories else []
         out += [ev.BoxesChanged((), None, "import"), ev.ImagesChanged(None), self._history_event()]
         self.events.emit(*out)
         return report
 
-    def export_labels(self, fmt: str, out: str | os.PathLike, *, verified_only: bool = False):
-        """Write the person's labels (data.exchange.export_labels; it fills in unknown sizes)."""
+    def export_labels(self, fmt: str, out: str | os.PathLike | None = None, **options: Any):
+        """Write the person's labels (data.exchange.export_labels, whose keyword ``options`` pass
+        through; it fills in unknown image sizes, hence the event)."""
         from rnxstudio.data.exchange import export_labels
 
         try:
-            return export_labels(self._store, fmt, out, verified_only=verified_only)
+            return export_labels(self._store, fmt, out, **options)
         finally:
             self.events.emit(ev.ImagesChanged(None))
 
