@@ -96,3 +96,26 @@ def test_class_edits_are_undoable_from_the_window(window, qtbot, opened):
     assert [c.name for c in classes.categories()] == ["circle", "square"]
     assert [b.category_id for b in window.canvas.boxes()] == [cats["circle"]]
     assert window.actions_by_id["undo"].text().endswith("Add box")
+
+
+def test_class_panel_buttons_ask_then_edit_undoably(window, qtbot, opened, monkeypatch):
+    from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox
+
+    from rnxstudio.ui import class_panel
+
+    store, panel = opened, window.features.classes.panel
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("bird", True))
+    panel.add_button.click()
+    assert [c.name for c in store.categories()] == ["circle", "square", "bird"]
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("sparrow", True))
+    panel.rename_button.click()  # the new class is the selected one
+    assert store.categories()[-1].name == "sparrow"
+    monkeypatch.setattr(class_panel.ClassPicker, "exec", lambda self: QDialog.Accepted)
+    panel.merge_button.click()  # into the first class the picker offers
+    assert [c.name for c in store.categories()] == ["circle", "square"]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    panel.delete_button.click()
+    assert len(store.categories()) == 1
+    for _ in range(4):
+        window.actions_by_id["undo"].trigger()
+    assert [c.name for c in store.categories()] == ["circle", "square"]
