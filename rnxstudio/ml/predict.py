@@ -117,7 +117,7 @@ class Predictor:
         # the optimised path (rnxstudio.ml.fast): "auto" = what measured fastest here, "none" = eager
         self.choice = resolve(self.device, precision, backend) if optimize == "auto" else None
         self.plan = fast.plan_for(self.device, self.choice.mode if self.choice else optimize)
-        if self.plan.amp_dtype is not None and amp is None:
+        if self.plan.autocast and amp is None:
             self.amp_dtype = self.plan.amp_dtype
         self._lock = threading.RLock()
         self.built: BuiltModel
@@ -130,8 +130,7 @@ class Predictor:
         if self.plan.is_eager:
             return "eager " + ({torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.amp_dtype, "fp32"))
         backend = "openvino" if self.plan.backbone == "openvino" else "torch"
-        prec = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.amp_dtype, "fp32")
-        return f"{backend} {prec}"
+        return f"{backend} {self.plan.precision}"
 
     def describe(self) -> str:
         """One line for a status bar: path, device and why, e.g.

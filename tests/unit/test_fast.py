@@ -31,7 +31,7 @@ def test_plans():
     assert cpu.fold and cpu.sparse_roi and not cpu.is_eager
     assert cpu.precision == ("bf16" if precision.cpu_info().native_bf16 else "fp32")
     assert fast.plan_for("cpu", "auto", precision="fp32", backend="torch") == \
-        fast.Plan(fold=True, channels_last=True, sparse_roi=True)
+        fast.Plan(fold=True, channels_last=True, sparse_roi=True, cpu=True)
     assert fast.plan_for("cuda", "auto").amp_dtype is torch.float16
     p = fast.plan_for("cpu", "fold+jit+bf16")
     assert (p.fold, p.channels_last, p.backbone, p.amp_dtype) == (True, False, "jit", torch.bfloat16)
