@@ -31,7 +31,8 @@ def test_auto_is_bf16_only_where_native():
         avx2 = resolve("cpu", info=AVX2, have_openvino=have_ov)
         assert amx.precision == "bf16" and "bf16" in amx.mode
         assert avx2.precision == "fp32" and "bf16" not in avx2.mode and "fp16" not in avx2.mode
-        assert amx.backend == avx2.backend == ("openvino" if have_ov else "torch")
+        for c in (amx, avx2):  # OpenVINO only where installed and measured faster (OPENVINO_WINS)
+            assert c.backend == ("openvino" if have_ov and precision.OPENVINO_WINS[c.precision] else "torch")
         assert "native bf16" in amx.reason and "no native bf16" in avx2.reason
     torch_amx = resolve("cpu", info=AMX, have_openvino=False)
     assert torch_amx.mode == "fold+channels_last+bf16+sparse_roi" and torch_amx.name == "torch bf16"
