@@ -72,7 +72,7 @@ def detecting_model(tmp_path_factory):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 40 == 0:
+        if step % 20 == 0:
             model.eval()
             eager = ag.predict_all(Predictor(built, device="cpu", optimize="none"), gset)
             if ag.match_fraction(eager, eager)[1] >= 12:
