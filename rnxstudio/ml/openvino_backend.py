@@ -9,12 +9,20 @@ converted, so the app runs without it.
   is a SHA-256 of the backbone's weights and buffers (for a checkpoint that is a function of the
   checkpoint; it also changes when weights change in memory after a fine-tune), the conversion
   settings and the OpenVINO version. A damaged cache entry is converted again.
+* **Off the caller's thread's lock.** The conversion runs in a child process
+  (``python -m rnxstudio.ml.openvino_backend``): in-process, tracing and the converter hold the
+  interpreter lock for up to ~140 ms at a time, which froze the GUI thread (`bench gui-stall`).
+  A frozen app (no ``-m``) or ``RNXSTUDIO_OV_CONVERT_IN_PROCESS=1`` converts in-process.
 * **Precision** is OpenVINO's ``INFERENCE_PRECISION_HINT``: ``f32`` (exact to ~3e-6) or ``bf16``
   (its default on CPUs with native bf16; asked for explicitly here either way).
-* **No telemetry.** OpenVINO's converter reports usage through ``openvino-telemetry`` unless the
-  user opted out beforehand. :func:`disable_telemetry` makes the converter use OpenVINO's own
-  no-op stub before anything is converted; tests/unit/test_openvino_backend.py checks offline that
-  no connection is attempted and no consent/client-id file is written.
+* **No telemetry.** OpenVINO reports usage through ``openvino-telemetry`` unless the user opted
+  out beforehand: ``import openvino`` itself sends an "import" event (openvino.tools.ovc's
+  ``__init__``) and writes a client id under ``~/intel``, and each conversion sends more.
+  :func:`disable_telemetry` must therefore run before the process first imports ``openvino``;
+  everything here calls it first (:func:`rnxstudio.ml.precision.openvino_available` only looks
+  the package up, it does not import it). tests/unit/test_openvino_backend.py checks offline, in
+  the app and its converter child, that no connection is attempted and no file is written, and
+  that OpenVINO left alone does try (the control).
 """
 
 from __future__ import annotations
@@ -43,21 +51,30 @@ _OVC_MODULES_WITH_TM = ("openvino.tools.ovc.convert_impl", "openvino.tools.ovc.t
 def disable_telemetry() -> None:
     """Make OpenVINO's converter send nothing, whatever the user's consent file says.
 
-    The converter imports ``openvino_telemetry`` and falls back to its own no-op
-    ``telemetry_stub`` when that import fails: block the import for this process, and point any
-    converter module already imported at the stub.
+    The converter's modules bind ``openvino_telemetry`` as ``tm`` and fall back to OpenVINO's own
+    no-op ``telemetry_stub`` when that import fails. ``import openvino`` may already have imported
+    ``openvino_telemetry`` (2026.4 does), so: block the import if it has not happened, otherwise
+    make its ``Telemetry`` the stub's; then import the converter's modules now and point their
+    ``tm`` at the stub. Idempotent; call it before any conversion.
     """
+    import importlib
+
     for name in _TELEMETRY_MODULES:
-        mod = sys.modules.get(name)
-        if mod is None:
+        if name not in sys.modules:
             sys.modules[name] = None  # type: ignore[assignment]  # import now raises ImportError
     try:
         from openvino.tools.ovc import telemetry_stub
     except ImportError:
         return
+    real = sys.modules.get("openvino_telemetry")
+    if real is not None and getattr(real, "Telemetry", None) is not telemetry_stub.Telemetry:
+        real.Telemetry = telemetry_stub.Telemetry
     for name in _OVC_MODULES_WITH_TM:
-        mod = sys.modules.get(name)
-        if mod is not None and getattr(mod, "tm", None) is not telemetry_stub:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        if getattr(mod, "tm", None) is not telemetry_stub:
             mod.tm = telemetry_stub
 
 
@@ -99,24 +116,68 @@ def convert_cached(backbone: nn.Module, *, key_extra: dict | None = None, log=No
             if log:
                 log(f"OpenVINO cache {folder} unreadable ({exc}); converting again")
     t0 = time.perf_counter()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit.trace deprecation notes from the converter's tracer
-        ov_model = ov.convert_model(backbone.eval(), example_input=_example_input(),
-                                    input=[ov.PartialShape([-1, 3, -1, -1])])
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    ov_model = None
     try:
-        ov.save_model(ov_model, str(tmp / "backbone.xml"), compress_to_fp16=False)
+        if _in_process():
+            ov.save_model(_convert(backbone), str(tmp / "backbone.xml"), compress_to_fp16=False)
+        else:
+            _convert_in_subprocess(backbone, tmp / "backbone.xml")
+        ov_model = core.read_model(str(tmp / "backbone.xml"))
         (tmp / "meta.json").write_text(json.dumps({**settings, "key": key,
                                                    "convert_s": round(time.perf_counter() - t0, 1)}, indent=1))
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
+        tmp = folder / ".none"  # moved: nothing left to remove
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if ov_model is None:
+            raise
         if log:
             log(f"could not cache the OpenVINO model in {folder} ({exc}); it will be converted again next time")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return ov_model, folder, False
+
+
+def _in_process() -> bool:
+    """Convert in this process only in a frozen app (no ``python -m``) or when asked to."""
+    return bool(getattr(sys, "frozen", False)) or os.environ.get("RNXSTUDIO_OV_CONVERT_IN_PROCESS") == "1"
+
+
+def _convert(backbone: nn.Module):
+    import openvino as ov
+
+    disable_telemetry()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.trace deprecation notes from the converter's tracer
+        return ov.convert_model(backbone.eval(), example_input=_example_input(),
+                                input=[ov.PartialShape([-1, 3, -1, -1])])
+
+
+def _convert_in_subprocess(backbone: nn.Module, xml: Path) -> None:
+    """Convert in a child process: tracing and OpenVINO's converter hold the interpreter lock for
+    over 100 ms at a time, which would freeze the GUI thread of this process (measured 138 ms)."""
+    import subprocess
+
+    src = xml.with_name("backbone.pt")
+    torch.save(backbone, src)  # our own module, read back only by our own child below
+    proc = subprocess.run([sys.executable, "-m", "rnxstudio.ml.openvino_backend", str(src), str(xml)],
+                          capture_output=True, text=True, timeout=3600)
+    src.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"OpenVINO conversion failed: {proc.stderr.strip()[-1500:]}")
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m rnxstudio.ml.openvino_backend BACKBONE.pt OUT.xml`` (used by the parent above)."""
+    disable_telemetry()
+    import openvino as ov
+
+    backbone = torch.load(argv[0], weights_only=False, map_location="cpu")
+    ov.save_model(_convert(backbone), argv[1], compress_to_fp16=False)
+    return 0
 
 
 class OpenVINOBackbone(nn.Module):
@@ -131,6 +192,7 @@ class OpenVINOBackbone(nn.Module):
         super().__init__()
         if precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"OpenVINO precision must be fp32, bf16 or fp16, got {precision!r}")
+        disable_telemetry()
         import openvino as ov
 
         self.out_channels = backbone.out_channels
@@ -140,7 +202,9 @@ class OpenVINOBackbone(nn.Module):
                   "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())}
         self._compiled = ov.Core().compile_model(ov_model, "CPU", config)
-        self._names = [o.get_any_name() for o in self._compiled.outputs]
+        # a dict output keeps its keys as names; a one-map (C4) trunk's single output has none -> "0"
+        self._names = [o.get_any_name() if o.get_names() else str(i)
+                       for i, o in enumerate(self._compiled.outputs)]
         self._request = self._compiled.create_infer_request()
         self._lock = threading.Lock()
 
@@ -150,3 +214,7 @@ class OpenVINOBackbone(nn.Module):
             result = self._request.infer([arr], share_inputs=True, share_outputs=False)
         outs = [torch.from_numpy(result[o]) for o in self._compiled.outputs]
         return OrderedDict(zip(self._names, outs))
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -76,8 +76,8 @@ def test_openvino_predictor_gives_eager_detections(tiny):
     assert fast.plan_for("cpu", "openvino+bf16").precision == "bf16"
 
 
-_PROBE = textwrap.dedent("""
-    import os, socket, sys
+_NO_NETWORK = textwrap.dedent("""
+    import os, socket
     LOG = os.environ["PROBE_LOG"]
     def record(what):
         with open(LOG, "a") as fh:  # a file: telemetry sends from a forked child process
@@ -90,10 +90,18 @@ _PROBE = textwrap.dedent("""
         raise socket.gaierror("offline (test)")
     socket.socket.connect = connect
     socket.getaddrinfo = getaddrinfo
+    record(f"python {os.getpid()}")
+""")
+_PROBE = textwrap.dedent("""
+    import sys
     import torch
-    if sys.argv[1] == "app":
-        from rnxstudio.ml.openvino_backend import convert_cached
-        convert_cached(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)))
+    if sys.argv[1] == "app":  # as the app does it; the conversion runs in a child process (watched too)
+        from rnxstudio.ml.openvino_backend import OpenVINOBackbone
+        backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
+        backbone.out_channels = 4
+        OpenVINOBackbone(backbone)
+        import openvino as ov  # and a later conversion in this process
+        ov.convert_model(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)).eval(), example_input=torch.rand(1, 3, 16, 16))
     else:  # OpenVINO as it comes
         import openvino as ov
         ov.convert_model(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)).eval(), example_input=torch.rand(1, 3, 16, 16))
@@ -104,22 +112,29 @@ def _probe(mode: str, tmp_path: Path) -> tuple[str, list[str]]:
     home = tmp_path / f"home-{mode}"
     home.mkdir()
     log = tmp_path / f"net-{mode}.log"
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(_NO_NETWORK)  # every Python process started below
     script = tmp_path / "probe.py"
     script.write_text(_PROBE)
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
     env.update(HOME=str(home), PROBE_LOG=str(log), RNXSTUDIO_HOME=str(home / "rnx"),
-               PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+               PYTHONPATH=os.pathsep.join([str(site), str(REPO), env.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, str(script), mode], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     written = sorted(str(p.relative_to(home)) for p in home.rglob("*") if "rnx" not in p.parts)
-    return (log.read_text() if log.exists() else ""), written
+    lines = log.read_text().splitlines() if log.exists() else []
+    processes = [x for x in lines if x.startswith("python ")]
+    assert processes, "the network watch did not load"
+    return "\n".join(x for x in lines if not x.startswith("python ")), written, len(processes)
 
 
 @pytest.mark.slow
 def test_conversion_sends_nothing_and_writes_no_client_id(tmp_path):
-    net, written = _probe("app", tmp_path)
+    net, written, processes = _probe("app", tmp_path)
+    assert processes >= 2  # the app and its converter child were both watched
     assert net == "" and written == [], (net, written)
     # the control: OpenVINO left alone, with no consent file, tries to report (so the probe works)
-    raw_net, raw_written = _probe("raw", tmp_path)
+    raw_net, raw_written, _ = _probe("raw", tmp_path)
     assert "google-analytics" in raw_net or any("openvino" in w for w in raw_written), \
         f"OpenVINO alone no longer tries to report here, so this probe proves nothing: {raw_net!r} {raw_written}"
