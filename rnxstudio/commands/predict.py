@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score", type=float, default=None,
                         help="minimum score to keep (default: the model's, 0.05)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--batch", type=int, default=1, help="images per forward pass")
+    parser.add_argument("--batch", type=int, default=None, help="images per forward pass (default: 1 on a CPU, 8 on CUDA)")
     parser.add_argument("--coco", metavar="GT.json", help="COCO file of the same images: take image "
                         "and category ids from it (so pycocotools loadRes accepts the output)")
     parser.add_argument("--classes", help="comma-separated class names for a zoo model or bare weights")
@@ -123,7 +123,7 @@ def _load_model(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise CliError("--batch must be >= 1")
     _check_model_arg(args.model)
     sources, video = _sources(args)
