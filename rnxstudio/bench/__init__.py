@@ -15,10 +15,10 @@ from types import ModuleType
 
 
 def _headless(name: str) -> ModuleType:
-    from rnxstudio.bench import fast, infer, inspect, io, shapes, store, suite, train  # stdlib-light at import
+    from rnxstudio.bench import fast, infer, inspect, io, prelabel, shapes, store, suite, train  # light at import
 
     return {"infer": infer, "store": store, "io": io, "train": train, "shapes": shapes, "fast": fast,
-            "inspect": inspect, "all": suite}[name]
+            "prelabel": prelabel, "inspect": inspect, "all": suite}[name]
 
 
 def _qt(name: str) -> ModuleType:
@@ -38,7 +38,8 @@ BENCHES: dict[str, tuple[Callable[[str], ModuleType], str]] = {
     "train": (_headless, "training images/s: our trainer vs a plain torchvision loop"),
     "shapes": (_headless, "shapes benchmark: val AP/AP50 vs wall-clock minutes from random init"),
     "nav": (_qt, "main window: first image after opening a folder, next-image paint latency, RSS"),
-    "fast": (_headless, "optimised inference vs torchvision eager: speed, size growth, accuracy, pipeline"),
+    "fast": (_headless, "every inference path here vs torchvision eager fp32: speed-up + accuracy guard"),
+    "prelabel": (_headless, "pre-label all end to end (decode, resize, model, store) vs model only"),
     "all": (_headless, "every benchmark at small sizes, one summary table (measure, baseline, ours, target)"),
     "inspect": (_headless, "inspector: forward with feature capture, heatmaps, Grad-CAM, arch table"),
 }
