@@ -89,7 +89,7 @@ class ExactResizeTransform(PresizedTransform):
             raise ValueError(f"expected an H x W x 3 uint8 RGB array, got {rgb.dtype} {rgb.shape}")
         h, w = rgb.shape[:2]
         small = resize_uint8(rgb, self._target(w, h), self.style)
-        t = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1).to(torch.float32).div_(255.0)
+        t = torch.from_numpy(np.array(small)).permute(2, 0, 1).to(torch.float32).div_(255.0)
         return PreparedImage(t, (int(w), int(h)))
 
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
@@ -108,6 +108,6 @@ class ExactResizeTransform(PresizedTransform):
             # the inputs are uint8 pixels / 255 (ml.tensors.image_to_tensor): back to uint8 exactly
             pixels = (image.detach() * 255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
             small = resize_uint8(pixels, size, self.style)
-            image = torch.from_numpy(np.ascontiguousarray(small)).to(image.device).permute(2, 0, 1).to(image.dtype)
+            image = torch.from_numpy(np.array(small)).to(image.device).permute(2, 0, 1).to(image.dtype)
             image = image.div_(255.0)
         return super().normalize(image), target

@@ -108,21 +108,47 @@ def rename(state: dict[str, torch.Tensor], framework: str) -> tuple[dict[str, to
     return out, origin
 
 
+_REVERSE = {
+    "detectron2": _rules([
+        (r"backbone\.body\.conv1\.weight", "backbone.bottom_up.stem.conv1.weight"),
+        (r"backbone\.body\.bn1\.(\w+)", r"backbone.bottom_up.stem.conv1.norm.\1"),
+        (r"backbone\.body\.layer([1-4])\.(\d+)\.conv([1-3])\.weight",
+         lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.weight"),
+        (r"backbone\.body\.layer([1-4])\.(\d+)\.bn([1-3])\.(\w+)",
+         lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.norm.{m[4]}"),
+        (r"backbone\.body\.layer([1-4])\.0\.downsample\.0\.weight",
+         lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.0.shortcut.weight"),
+        (r"backbone\.body\.layer([1-4])\.0\.downsample\.1\.(\w+)",
+         lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.0.shortcut.norm.{m[2]}"),
+        (r"backbone\.fpn\.inner_blocks\.([0-3])\.0\.(\w+)", lambda m: f"backbone.fpn_lateral{int(m[1]) + 2}.{m[2]}"),
+        (r"backbone\.fpn\.layer_blocks\.([0-3])\.0\.(\w+)", lambda m: f"backbone.fpn_output{int(m[1]) + 2}.{m[2]}"),
+        (r"rpn\.head\.conv\.0\.0\.(\w+)", r"proposal_generator.rpn_head.conv.\1"),
+        (r"rpn\.head\.cls_logits\.(\w+)", r"proposal_generator.rpn_head.objectness_logits.\1"),
+        (r"rpn\.head\.bbox_pred\.(\w+)", r"proposal_generator.rpn_head.anchor_deltas.\1"),
+        (r"roi_heads\.box_head\.fc6\.(\w+)", r"roi_heads.box_head.fc1.\1"),
+        (r"roi_heads\.box_head\.fc7\.(\w+)", r"roi_heads.box_head.fc2.\1"),
+    ]),
+    "mmdet": _rules([
+        (r"backbone\.body\.(.+)", r"backbone.\1"),
+        (r"backbone\.fpn\.inner_blocks\.([0-3])\.0\.(\w+)", r"neck.lateral_convs.\1.conv.\2"),
+        (r"backbone\.fpn\.layer_blocks\.([0-3])\.0\.(\w+)", r"neck.fpn_convs.\1.conv.\2"),
+        (r"rpn\.head\.conv\.0\.0\.(\w+)", r"rpn_head.rpn_conv.\1"),
+        (r"rpn\.head\.cls_logits\.(\w+)", r"rpn_head.rpn_cls.\1"),
+        (r"rpn\.head\.bbox_pred\.(\w+)", r"rpn_head.rpn_reg.\1"),
+        (r"roi_heads\.box_head\.fc6\.(\w+)", r"roi_head.bbox_head.shared_fcs.0.\1"),
+        (r"roi_heads\.box_head\.fc7\.(\w+)", r"roi_head.bbox_head.shared_fcs.1.\1"),
+        (r"roi_heads\.box_predictor\.cls_score\.(\w+)", r"roi_head.bbox_head.fc_cls.\1"),
+        (r"roi_heads\.box_predictor\.bbox_pred\.(\w+)", r"roi_head.bbox_head.fc_reg.\1"),
+    ]),
+}
+
+
 def source_name(target: str, framework: str) -> str:
     """The source framework's name for torchvision tensor ``target`` (for error messages)."""
-    samples = {
-        "detectron2": [("backbone.body.conv1.weight", "backbone.bottom_up.stem.conv1.weight")],
-    }
-    for t, s in samples.get(framework, []):
-        if t == target:
-            return s
-    body = re.match(r"backbone\.body\.layer(\d)\.(\d+)\.(conv|bn)(\d)\.(\w+)\Z", target)
-    if framework == "detectron2" and body:
-        stage, block, kind, k, leaf = body.groups()
-        norm = ".norm" if kind == "bn" else ""
-        return f"backbone.bottom_up.res{int(stage) + 1}.{block}.conv{k}{norm}.{leaf}"
-    if framework == "mmdet" and target.startswith("backbone.body."):
-        return "backbone." + target[len("backbone.body."):]
+    for pattern, fn in _REVERSE.get(framework, []):
+        m = pattern.match(target)
+        if m:
+            return fn(m)
     return target
 
 
