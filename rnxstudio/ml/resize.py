@@ -12,7 +12,7 @@ before it becomes a tensor and round the size to nearest:
 
 A 640 x 480 photo goes to 1067 x 800 in both, 1066 x 800 in torchvision; on a large photo the
 antialiasing changes every pixel. The measured effect on a converted model is in
-docs/adr/0009-converted-coco-models.md; :class:`ExactResizeTransform` reproduces the original.
+docs/adr/0010-converted-coco-models.md; :class:`ExactResizeTransform` reproduces the original.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ torchvision's kernel. :class:`PooledRoIAlign` is a drop-in
 ``MultiScaleRoIAlign`` that uses it when autograd needs the feature gradient on the CPU and
 torchvision's kernel everywhere else (GPU, inference). Both RoIAlign conventions are covered:
 torchvision's (``aligned=False``, 2 x 2 samples) and detectron2's / mmcv's (``aligned=True``,
-adaptive sampling ratio 0), which converted COCO models need (docs/adr/0009).
+adaptive sampling ratio 0), which converted COCO models need (docs/adr/0010).
 """
 
 from __future__ import annotations

@@ -2,5 +2,5 @@
 
 ``import_weights(path, out)`` converts one file (see :mod:`.importer`); ``catalog`` knows the
 published files; ``arch`` builds the converted architecture; ``safe_pickle`` reads detectron2's
-pickles without running code. docs/adr/0009-converted-coco-models.md says why each step is there.
+pickles without running code. docs/adr/0010-converted-coco-models.md says why each step is there.
 """

@@ -5,7 +5,7 @@ refused by name, and so is every torchvision tensor no source tensor fills. Name
 against the frameworks' own modules (detectron2 ``ResNet``/``BottleneckBlock``/``FPN``/
 ``StandardRPNHead``/``FastRCNNConvFCHead``/``FastRCNNOutputLayers``; mmdetection ``ResNeXt``,
 ``FPN``, ``RPNHead``, ``Shared2FCBBoxHead``) and against torchvision's ``FasterRCNN`` built by
-:mod:`rnxstudio.ml.convert.arch`. docs/adr/0009-converted-coco-models.md lists them.
+:mod:`rnxstudio.ml.convert.arch`. docs/adr/0010-converted-coco-models.md lists them.
 """
 
 from __future__ import annotations
