@@ -92,23 +92,13 @@ def _list() -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     from rnxstudio.ml.convert import catalog
-    from rnxstudio.ml.convert.importer import ConversionError, import_weights
+    from rnxstudio.ml.convert.importer import ConversionError, converted_checkpoint
 
     try:
-        entry = catalog.get(args.name)
+        out = converted_checkpoint(args.name, progress=_progress())
     except KeyError as exc:
         raise CliError(str(exc.args[0])) from exc
-    done = catalog.converted_path(entry)
-    if done.is_file():
-        print(f"already converted: {done}")
-        return 0
-    report = _progress()
-    try:
-        src = catalog.fetch(entry, progress=report)
-        out = import_weights(src, done, progress=report)
-    except catalog.WeightsUnavailable as exc:
-        raise CliError(str(exc)) from exc
-    except (ConversionError, ValueError) as exc:
+    except (catalog.WeightsUnavailable, ConversionError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     _describe(out)
     return 0

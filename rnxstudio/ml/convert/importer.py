@@ -277,3 +277,16 @@ def import_weights(path: str | os.PathLike, out: str | os.PathLike | None = None
         raise ConversionError(dest, f"cannot write the checkpoint ({exc})") from exc
     report("done", 1.0)
     return written
+
+
+def converted_checkpoint(name: str, *, progress: Progress | None = None, allow_download: bool | None = None) -> Path:
+    """The converted checkpoint for catalog entry ``name``: already there, or converted from the
+    original file (downloaded first when allowed and online). Raises
+    :class:`catalog.WeightsUnavailable` (with what to fetch and where to put it) or
+    :class:`ConversionError`."""
+    entry = catalog.get(name)
+    done = catalog.converted_path(entry)
+    if done.is_file():
+        return done
+    src = catalog.fetch(entry, progress=progress, allow_download=allow_download)
+    return import_weights(src, done, progress=progress)
