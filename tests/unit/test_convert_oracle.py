@@ -1,5 +1,7 @@
-"""The detectron2 oracle: a tiny ResNeXt-FPN Faster R-CNN run by detectron2 itself
-(tests/fixtures/detectron2/make_fixture.py) must give the same detections after conversion.
+"""The oracles: a tiny ResNeXt-FPN Faster R-CNN run by detectron2 itself
+(tests/fixtures/detectron2/make_fixture.py) and one run by mmdetection's own code with
+torchvision's RoIAlign and NMS kernels (tests/fixtures/mmdet/make_fixture.py: mmcv's compiled
+ops were not built here) must give the same detections after conversion.
 
 Same boxes within 0.5 px, scores within 1e-3, same classes, same count, on four images that are
 up-scaled, down-scaled and capped at 1333 px. Each convention the converter adopts is also
@@ -21,8 +23,10 @@ from rnxstudio.ml.convert.arch import ExternalArch, build_detector
 from rnxstudio.ml.convert.importer import import_weights
 from rnxstudio.ml.predict import Predictor
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "detectron2"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURE = FIXTURES / "detectron2"
 REFERENCE = json.loads((FIXTURE / "detections.json").read_text())
+MMDET_REFERENCE = json.loads((FIXTURES / "mmdet" / "detections.json").read_text())
 BOX_PX, SCORE = 0.5, 1e-3
 
 
@@ -43,10 +47,10 @@ def unmatched(det, ref: dict) -> tuple[list[int], int]:
     return missing, len(free)
 
 
-def images():
-    for name, ref in REFERENCE["images"].items():
+def images(reference: dict = REFERENCE):
+    for name, ref in reference["images"].items():
         rgb = np.asarray(Image.open(FIXTURE / "images" / name).convert("RGB"))
-        assert [rgb.shape[1], rgb.shape[0]] == ref["size"]
+        assert [rgb.shape[1], rgb.shape[0]] == ref.get("size", [rgb.shape[1], rgb.shape[0]])
         yield name, rgb, ref
 
 
@@ -68,6 +72,22 @@ def test_converted_detections_equal_detectron2s(converted, optimize):
         if name == "large_downscaled.png":  # the prefetch path (resize off the model thread) agrees
             prepared = predictor.predict_prepared([predictor.prepare(rgb)])[0]
             np.testing.assert_allclose(prepared.boxes, det.boxes, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def converted_mmdet(tmp_path_factory):
+    out = tmp_path_factory.mktemp("oracle_mm") / "tiny.safetensors"
+    return load_checkpoint(import_weights(FIXTURES / "mmdet" / "faster_rcnn_tiny.pth", out))
+
+
+def test_converted_detections_equal_mmdetections(converted_mmdet):
+    assert converted_mmdet.class_names == ["cat", "dog", "fox"]  # from the file's dataset_meta
+    ext = converted_mmdet.build_kwargs["external"]
+    assert (ext["resize_style"], ext["postprocess"]) == ("cv2", "mmdet")
+    predictor = Predictor(converted_mmdet, device="cpu", optimize="none")
+    for name, rgb, ref in images(MMDET_REFERENCE):
+        missing, extra = unmatched(predictor.predict([rgb])[0], ref)
+        assert not missing and not extra, f"{name}: mmdetection detections {missing} unmatched, {extra} of ours left over"
 
 
 def test_converted_checkpoint_records_the_conventions(converted):
@@ -96,3 +116,16 @@ def test_each_convention_is_needed(converted, change):
     predictor = Predictor(dataclasses.replace(converted, model=model), device="cpu", optimize="none")
     lost = sum(len(unmatched(predictor.predict([rgb])[0], ref)[0]) for _, rgb, ref in images())
     assert lost > 100, f"torchvision's {change} still matched detectron2 ({lost} of 400 lost)"
+
+
+@pytest.mark.slow
+def test_mmdet_box_decoding_and_filtering_are_needed(converted_mmdet):
+    """detectron2's filtering and torchvision's one-sided (dw, dh) clamp lose mmdetection's detections."""
+    arch = dataclasses.replace(ExternalArch.from_dict(converted_mmdet.build_kwargs["external"]), postprocess="detectron2")
+    model = build_detector(arch, num_classes=3, norm="frozen_bn", trainable_layers=0,
+                           anchor_sizes=(32, 64, 128, 256, 512), min_size=800, max_size=1333,
+                           score_thresh=0.05, nms_thresh=0.5, detections_per_img=100)
+    model.load_state_dict(converted_mmdet.model.state_dict())
+    predictor = Predictor(dataclasses.replace(converted_mmdet, model=model), device="cpu", optimize="none")
+    lost = sum(len(unmatched(predictor.predict([rgb])[0], ref)[0]) for _, rgb, ref in images(MMDET_REFERENCE))
+    assert lost > 0

@@ -9,6 +9,9 @@ torchvision's Faster R-CNN differs from both frameworks after the network has ru
 * detections: torchvision drops boxes narrower than 1e-2 px before NMS; mmdetection drops none;
   detectron2 drops empty boxes after NMS and the top-100 cut (``detector_postprocess``), so it
   can return fewer than 100.
+* box decoding: torchvision and detectron2 clamp the predicted log-scale (dw, dh) from above only
+  (at log(1000/16)); mmdetection's ``delta2bbox`` clamps it from below too, so a box never
+  shrinks below 1/62.5 of its anchor or proposal (:class:`SymmetricClampBoxCoder`).
 
 :class:`ExactRPN` and :class:`ExactRoIHeads` change only those steps (``style`` "detectron2" or
 "mmdet"); training is torchvision's.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.ops import boxes as box_ops
@@ -28,6 +32,29 @@ STYLES = ("detectron2", "mmdet")
 
 def _nonempty(boxes: Tensor) -> Tensor:
     return torch.where((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))[0]
+
+
+class SymmetricClampBoxCoder(BoxCoder):
+    """torchvision's BoxCoder with mmdetection's decoding: dw, dh clamped to +-log(1000/16)."""
+
+    def decode_single(self, rel_codes: Tensor, boxes: Tensor) -> Tensor:
+        boxes = boxes.to(rel_codes.dtype)
+        widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        ctr_x, ctr_y = boxes[:, 0] + 0.5 * widths, boxes[:, 1] + 0.5 * heights
+        wx, wy, ww, wh = self.weights
+        clip = self.bbox_xform_clip
+        dx, dy = rel_codes[:, 0::4] / wx, rel_codes[:, 1::4] / wy
+        dw = torch.clamp(rel_codes[:, 2::4] / ww, min=-clip, max=clip)
+        dh = torch.clamp(rel_codes[:, 3::4] / wh, min=-clip, max=clip)
+        cx, cy = dx * widths[:, None] + ctr_x[:, None], dy * heights[:, None] + ctr_y[:, None]
+        half_w, half_h = 0.5 * torch.exp(dw) * widths[:, None], 0.5 * torch.exp(dh) * heights[:, None]
+        return torch.stack((cx - half_w, cy - half_h, cx + half_w, cy + half_h), dim=2).flatten(1)
+
+
+def _coder_for(style: str, coder: BoxCoder) -> BoxCoder:
+    if style == "mmdet":
+        return SymmetricClampBoxCoder(coder.weights, coder.bbox_xform_clip)
+    return coder
 
 
 class ExactRPN(RegionProposalNetwork):
@@ -42,10 +69,12 @@ class ExactRPN(RegionProposalNetwork):
     @classmethod
     def like(cls, rpn: RegionProposalNetwork, style: str) -> ExactRPN:
         """The same RPN (same head, anchors and settings) with ``style``'s filtering."""
-        return cls(rpn.anchor_generator, rpn.head, rpn.proposal_matcher.high_threshold,
-                   rpn.proposal_matcher.low_threshold, rpn.fg_bg_sampler.batch_size_per_image,
-                   rpn.fg_bg_sampler.positive_fraction, dict(rpn._pre_nms_top_n), dict(rpn._post_nms_top_n),
-                   rpn.nms_thresh, rpn.score_thresh, style=style)
+        new = cls(rpn.anchor_generator, rpn.head, rpn.proposal_matcher.high_threshold,
+                  rpn.proposal_matcher.low_threshold, rpn.fg_bg_sampler.batch_size_per_image,
+                  rpn.fg_bg_sampler.positive_fraction, dict(rpn._pre_nms_top_n), dict(rpn._post_nms_top_n),
+                  rpn.nms_thresh, rpn.score_thresh, style=style)
+        new.box_coder = _coder_for(style, rpn.box_coder)
+        return new
 
     def filter_proposals(self, proposals: Tensor, objectness: Tensor, image_shapes: list[tuple[int, int]],
                          num_anchors_per_level: list[int]) -> tuple[list[Tensor], list[Tensor]]:
@@ -82,11 +111,13 @@ class ExactRoIHeads(RoIHeads):
 
     @classmethod
     def like(cls, heads: RoIHeads, style: str) -> ExactRoIHeads:
-        return cls(heads.box_roi_pool, heads.box_head, heads.box_predictor,
-                   heads.proposal_matcher.high_threshold, heads.proposal_matcher.low_threshold,
-                   heads.fg_bg_sampler.batch_size_per_image, heads.fg_bg_sampler.positive_fraction,
-                   heads.box_coder.weights, heads.score_thresh, heads.nms_thresh, heads.detections_per_img,
-                   style=style)
+        new = cls(heads.box_roi_pool, heads.box_head, heads.box_predictor,
+                  heads.proposal_matcher.high_threshold, heads.proposal_matcher.low_threshold,
+                  heads.fg_bg_sampler.batch_size_per_image, heads.fg_bg_sampler.positive_fraction,
+                  heads.box_coder.weights, heads.score_thresh, heads.nms_thresh, heads.detections_per_img,
+                  style=style)
+        new.box_coder = _coder_for(style, heads.box_coder)
+        return new
 
     def postprocess_detections(self, class_logits: Tensor, box_regression: Tensor, proposals: list[Tensor],
                                image_shapes: list[tuple[int, int]]) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
