@@ -5,16 +5,11 @@ files through `rnxstudio weights import`, `predict` and `arch`."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from convert_files import (  # noqa: E402
+from convert_files import (
     X101_32X8D,
     X101_64X4D,
     detectron2_shapes,
@@ -23,11 +18,12 @@ from convert_files import (  # noqa: E402
     write_detectron2,
     write_mmdet,
 )
+from PIL import Image
 
-from rnxstudio.cli import main  # noqa: E402
-from rnxstudio.ml.checkpoint import load_checkpoint  # noqa: E402
-from rnxstudio.ml.convert import catalog, keymap  # noqa: E402
-from rnxstudio.ml.convert.importer import ConversionError, import_weights  # noqa: E402
+from rnxstudio.cli import main
+from rnxstudio.ml.checkpoint import load_checkpoint
+from rnxstudio.ml.convert import catalog, keymap
+from rnxstudio.ml.convert.importer import ConversionError, import_weights
 
 SMALL = dict(blocks=(1, 2, 1, 1), groups=4, width_per_group=4)
 
