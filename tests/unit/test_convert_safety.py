@@ -4,6 +4,7 @@ for by name (unknown, missing, mis-shaped and non-numeric tensors are refused, n
 from __future__ import annotations
 
 import io
+import json
 import pickle
 from pathlib import Path
 
@@ -132,3 +133,13 @@ def test_a_pth_with_pickled_objects_is_refused(tmp_path):
     with pytest.raises(ConversionError, match="refused"):
         import_weights(evil, tmp_path / "o.safetensors")
     assert not (tmp_path / "c").exists()
+
+
+def test_a_detectron2_training_checkpoint_saved_as_pth_is_recognised(tmp_path, d2_state):
+    state = {k: torch.from_numpy(v.copy()) for k, v in d2_state.items() if not k.startswith(("pixel_", "proposal_generator.anchor"))}
+    src = tmp_path / "model_final.pth"
+    torch.save({"model": state, "iteration": 89999}, src)
+    out = import_weights(src, tmp_path / "o.safetensors", class_names=["a", "b", "c"])
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["extra"]["imported"]["framework"] == "detectron2"
+    assert any("pixel_mean" in w for w in meta["extra"]["imported"]["warnings"])

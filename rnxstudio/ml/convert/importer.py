@@ -233,6 +233,8 @@ def import_weights(path: str | os.PathLike, out: str | os.PathLike | None = None
             bgr = entry.bgr
     report(f"reading {p.name}", 0.0)
     source = read_source(p, framework)
+    if fmt == "auto" and framework == "mmdet" and any(k.startswith("backbone.bottom_up.") for k in source.tensors):
+        source.framework = framework = "detectron2"  # a detectron2 training checkpoint saved with torch.save
     report("converting", 0.3)
     conv = convert(source, bgr=bgr)
     ids: list[int] | None = None
