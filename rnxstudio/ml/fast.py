@@ -375,7 +375,8 @@ def optimize(model: nn.Module, device: torch.device | str, mode: str | Plan = "a
     fast = copy.deepcopy(model).to(device).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
-    if not plan.is_eager and isinstance(fast.transform, GeneralizedRCNNTransform):
+    if (not plan.is_eager and isinstance(fast.transform, GeneralizedRCNNTransform)
+            and not isinstance(fast.transform, PresizedTransform)):  # e.g. ml.resize: already presize-aware
         fast.transform = PresizedTransform.from_transform(fast.transform).eval()
     if plan.fold:
         fold_conv_norm(fast.backbone)
