@@ -29,16 +29,17 @@ SUBCOMMANDS: dict[str, str] = {
     "eval": "COCO metrics, per-class AP and TP/FP/FN of a checkpoint on a project or COCO file",
     "export": "write a project's labels as COCO, Pascal VOC or YOLO",
     "import": "merge a COCO / VOC / YOLO label file into a project",
+    "weights": "COCO-trained detectors from detectron2 / mmdetection: list, fetch, import (convert)",
 }
 
 
 def _command(name: str) -> ModuleType:
     """The module of subcommand ``name`` (imported on demand)."""
-    from rnxstudio.commands import arch, bench, demo, export, import_, predict, train
+    from rnxstudio.commands import arch, bench, demo, export, import_, predict, train, weights
     from rnxstudio.commands import eval as eval_
 
     return {"bench": bench, "demo": demo, "predict": predict, "arch": arch, "train": train, "eval": eval_,
-            "export": export, "import": import_}[name]
+            "export": export, "import": import_, "weights": weights}[name]
 
 
 def _build_parser() -> argparse.ArgumentParser:

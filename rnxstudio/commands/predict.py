@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     print(f"{built.spec.name} on {device_label(predictor.device)}, {predictor.describe()}: {len(sources)} "
           f"{'frames' if video else 'images'}", file=sys.stderr)
+    print(f"{built.spec.title}: {len(built.class_names)} classes: {', '.join(built.class_names)}", file=sys.stderr)
 
     records, errors, unmatched = [], 0, 0
     bar = tqdm(total=len(sources), unit="img", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True)

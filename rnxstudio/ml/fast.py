@@ -283,9 +283,10 @@ class _ReducedPrecisionBackbone(nn.Module):
 
 
 def roi_align_pixels(feature: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int],
-                     spatial_scale: float, sampling_ratio: int) -> torch.Tensor:
-    """torchvision ``roi_align`` (aligned=False, fixed sampling ratio) for inference on the CPU as
-    one sparse (K*ph*pw x N*H*W) x dense (N*H*W x C) product; fp32 result (K, C, ph, pw).
+                     spatial_scale: float, sampling_ratio: int, aligned: bool = False) -> torch.Tensor:
+    """torchvision ``roi_align`` for inference on the CPU as one sparse (K*ph*pw x N*H*W) x dense
+    (N*H*W x C) product; fp32 result (K, C, ph, pw). Either convention (``aligned``: detectron2's
+    and mmcv's) and a fixed or adaptive (0) sampling ratio, as :mod:`rnxstudio.ml.roi_pool`.
 
     The feature map is read as a pixels x channels matrix, a free view when it is channels-last.
     """
@@ -296,9 +297,9 @@ def roi_align_pixels(feature: torch.Tensor, rois: torch.Tensor, output_size: tup
     ph, pw = output_size
     if k == 0:
         return feature.new_zeros((0, c, ph, pw), dtype=torch.float32)
-    _, cols, vals = bilinear_entries(rois.float(), spatial_scale, (n, h, w), (ph, pw), sampling_ratio)
-    per_bin = 4 * sampling_ratio * sampling_ratio
-    crow = torch.arange(0, k * ph * pw + 1, dtype=torch.long) * per_bin
+    rows, cols, vals = bilinear_entries(rois.float(), spatial_scale, (n, h, w), (ph, pw), sampling_ratio, aligned)
+    crow = torch.zeros(k * ph * pw + 1, dtype=torch.long)
+    crow[1:] = torch.bincount(rows, minlength=k * ph * pw).cumsum(0)  # entries come sorted by row
     a = torch.sparse_csr_tensor(crow, cols, vals.float(), (k * ph * pw, n * h * w), check_invariants=False)
     pixels = feature.permute(0, 2, 3, 1).reshape(n * h * w, c).float()
     out = torch.sparse.mm(a, pixels)
@@ -307,7 +308,9 @@ def roi_align_pixels(feature: torch.Tensor, rois: torch.Tensor, output_size: tup
 
 class SparseRoIAlign(MultiScaleRoIAlign):
     """``MultiScaleRoIAlign`` computing each level with :func:`roi_align_pixels` on the CPU at
-    inference (torchvision's path for training, other devices and adaptive sampling)."""
+    inference (torchvision's path for training and other devices). Keeps the replaced pooler's
+    convention (``aligned``, sampling ratio), so a converted detectron2 / mmdetection model
+    pools exactly as it did."""
 
     @classmethod
     def from_pooler(cls, old: MultiScaleRoIAlign) -> SparseRoIAlign:
@@ -315,14 +318,15 @@ class SparseRoIAlign(MultiScaleRoIAlign):
                   sampling_ratio=old.sampling_ratio, canonical_scale=old.canonical_scale,
                   canonical_level=old.canonical_level)
         new.scales, new.map_levels = old.scales, old.map_levels
+        new.aligned = bool(getattr(old, "aligned", False))
+        new.fallback = old
         return new
 
     def forward(self, x: dict[str, torch.Tensor], boxes: list[torch.Tensor],
                 image_shapes: list[tuple[int, int]]) -> torch.Tensor:
         feats = [v for k, v in x.items() if k in self.featmap_names]
-        if (torch.is_grad_enabled() or self.sampling_ratio <= 0 or not feats
-                or feats[0].device.type != "cpu"):
-            return super().forward(x, boxes, image_shapes)
+        if torch.is_grad_enabled() or not feats or feats[0].device.type != "cpu":
+            return self.fallback(x, boxes, image_shapes)
         if self.scales is None or self.map_levels is None:
             self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale,
                                                          self.canonical_level)
@@ -330,13 +334,13 @@ class SparseRoIAlign(MultiScaleRoIAlign):
         size = tuple(self.output_size)
         with torch.autocast("cpu", enabled=False):
             if len(feats) == 1:
-                return roi_align_pixels(feats[0], rois, size, self.scales[0], self.sampling_ratio)
+                return roi_align_pixels(feats[0], rois, size, self.scales[0], self.sampling_ratio, self.aligned)
             levels = self.map_levels(boxes)
             out = torch.zeros((rois.shape[0], feats[0].shape[1]) + size, dtype=torch.float32)
             for level, (feat, scale) in enumerate(zip(feats, self.scales)):
                 idx = torch.where(levels == level)[0]
                 if idx.numel():
-                    out[idx] = roi_align_pixels(feat, rois[idx], size, scale, self.sampling_ratio)
+                    out[idx] = roi_align_pixels(feat, rois[idx], size, scale, self.sampling_ratio, self.aligned)
             return out
 
 
@@ -375,7 +379,8 @@ def optimize(model: nn.Module, device: torch.device | str, mode: str | Plan = "a
     fast = copy.deepcopy(model).to(device).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
-    if not plan.is_eager and isinstance(fast.transform, GeneralizedRCNNTransform):
+    if (not plan.is_eager and isinstance(fast.transform, GeneralizedRCNNTransform)
+            and not isinstance(fast.transform, PresizedTransform)):  # e.g. ml.resize: already presize-aware
         fast.transform = PresizedTransform.from_transform(fast.transform).eval()
     if plan.fold:
         fold_conv_norm(fast.backbone)

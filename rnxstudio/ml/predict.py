@@ -169,6 +169,9 @@ class Predictor:
     def prepare(self, rgb: np.ndarray) -> PreparedImage:
         """Resize ``rgb`` to the model's test size off the model thread (see ml.prefetch)."""
         t = self.built.model.transform
+        own = getattr(t, "prepare", None)  # a converted model resizes its framework's way (ml.resize)
+        if callable(own):
+            return own(rgb)
         cuda = self.device.type == "cuda"  # uint8 + pinned: a quarter of the bytes, copied asynchronously
         return prepare_image(rgb, int(t.min_size[-1]), int(t.max_size), keep_uint8=cuda, pin=cuda)
 

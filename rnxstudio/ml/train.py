@@ -60,8 +60,8 @@ def default_trainable_layers(device: torch.device, random_init: bool) -> int:
 
 def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_state: dict | None):
     """Zoo model or checkpoint -> (BuiltModel, parent checkpoint path or None, messages)."""
+    from rnxstudio.ml.heads import init_predictor_from
     from rnxstudio.ml.resolve import ModelRefError, resolve
-    from rnxstudio.ml.zoo import replace_predictor
 
     notes: list[str] = []
     source = cfg.resume if cfg.resume is not None else cfg.model
@@ -75,8 +75,9 @@ def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_s
             if resume_state is not None:
                 raise TrainingError(f"{source}: classes {built.class_names} differ from the data's "
                                     f"{data.class_names}; cannot resume")
-            built = replace_predictor(built, data.class_names)
-            notes.append(f"new box predictor for classes {', '.join(data.class_names)} (backbone, FPN, RPN kept)")
+            built, kept = init_predictor_from(built, data.class_names)  # rows of same-named classes kept
+            notes.append(f"new box predictor for classes {', '.join(data.class_names)} (backbone, FPN, RPN kept"
+                         + (f"; started from the model's {', '.join(kept.values())}" if kept else "") + ")")
         parent = str(source)
         random_init = False
     else:
