@@ -1,7 +1,7 @@
 """CPU time per 800-px image of a converted X101-32x8d (detectron2 layout, random values): eager
 vs the optimised path (ml.fast, "auto"), alternating runs in one process.
 
-    flock /work/locks/heavy.lock .venv/bin/python tests/perf/bench_converted.py [--n 3]
+    flock /work/locks/heavy.lock .venv/bin/python scripts/perf/bench_converted.py [--n 3]
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # tests/convert_files.py
 from convert_files import X101_32X8D, detectron2_shapes, random_arrays, write_detectron2  # noqa: E402
 
 from rnxstudio.ml.checkpoint import load_checkpoint  # noqa: E402
-from rnxstudio.ml.convert.importer import import_weights  # noqa: E402
+from rnxstudio.ml.convert_weights import import_weights  # noqa: E402
 from rnxstudio.ml.predict import Predictor  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 """Profile a few of our trainer's steps (not a test): where does a training step's time go?
 
-    python3 tests/perf/train_profile.py [--device cuda] [--model resnext50_32x4d_fpn] [--size 640]
+    python3 scripts/perf/train_profile.py [--device cuda] [--model resnext50_32x4d_fpn] [--size 640]
         [--batch 8] [--steps 6] [--set KEY=VALUE ...]
 
 Runs ``finetune`` on generated shapes scenes under ``torch.profiler`` (after two warm-up steps)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Device check (not a test; needs an NVIDIA GPU): the CUDA / AMP / channels-last paths for real.
 #
-#   bash tests/perf/gpu_check.sh [OUTDIR]
+#   bash scripts/perf/gpu_check.sh [OUTDIR]
 #
 # Runs from the repository root without installing the package (PYTHONPATH=.), so it works on a
 # machine whose torch differs from ours. Wheels of packages missing there (pycocotools,
@@ -37,7 +37,7 @@ part infer_fp16 90 python3 -m rnxstudio bench infer -- --model resnext50_32x4d_f
 part train_fp32 120 python3 -m rnxstudio bench train -- --model resnext50_32x4d_fpn --images 16 --image-size 640 --size 640 --batch 8 --steps 8 --warmup 3 --rounds 2 --device cuda
 part train_amp 120 python3 -m rnxstudio bench train -- --model resnext50_32x4d_fpn --images 16 --image-size 640 --size 640 --batch 8 --steps 8 --warmup 3 --rounds 2 --device cuda --amp
 # a real CUDA out-of-memory in the middle of a fine-tune, then pre-labelling on the same card
-part oom 150 python3 tests/perf/gpu_oom_check.py --model resnext50_32x4d_fpn --size 800 --batch 16 --steps 3
+part oom 150 python3 scripts/perf/gpu_oom_check.py --model resnext50_32x4d_fpn --size 800 --batch 16 --steps 3
 # the shapes benchmark with the app's CPU recipe on the GPU (AMP + channels_last by default)
 part shapes 200 python3 -m rnxstudio bench shapes -- --device cuda --minutes "${SHAPES_MINUTES:-2}" --eval-every 2 --json "$OUT_DIR/shapes.json"
 

@@ -7,7 +7,7 @@ model-only   the predictor's forward pass on the images already decoded and resi
              model's size (the same tensors the pipeline makes), one batch after another;
 end to end   :func:`rnxstudio.ml.predict.run_inference` on the files (decode + resize on worker
              threads while the model runs, batches on CUDA) with every image's predictions
-             written to the project store (``set_predictions``), as the GUI's pre-label-all does.
+             written to the project through the session (``set_predictions``), as the GUI's pre-label-all does.
 
 The ratio end-to-end / model-only throughput is the pipeline's efficiency (target >= 0.9 on a
 CPU; >= 0.8 and >= 100 images/s for X50-FPN at 800 px on an H200). The images/s the last
@@ -70,9 +70,10 @@ def model_only(predictor, prepared: list, batch: int) -> float:
     return time.perf_counter() - t
 
 
-def end_to_end(predictor, paths: list[Path], store, ids: dict[str, int], cat_ids: list[int], batch: int | None,
+def end_to_end(predictor, paths: list[Path], session, ids: dict[str, int], cat_ids: list[int], batch: int | None,
                workers: int | None) -> tuple[float, float]:
-    """(seconds, images/s of the last progress record) for files -> detections -> store."""
+    """(seconds, images/s of the last progress record) for files -> detections -> the project,
+    through the session as the app's pre-label-all does."""
     from rnxstudio.ml.predict import run_inference
 
     name = predictor.built.spec.name
@@ -82,7 +83,7 @@ def end_to_end(predictor, paths: list[Path], store, ids: dict[str, int], cat_ids
         if not item.ok:
             raise RuntimeError(item.error)
         image_id = ids[str(Path(item.source).resolve())]
-        store.set_predictions(image_id, item.detections.to_boxes(cat_ids, image_id=image_id), model_name=name)
+        session.set_predictions(image_id, item.detections.to_boxes(cat_ids, image_id=image_id), model_name=name)
         last_ips = item.images_per_s
     _sync(predictor.device)
     return time.perf_counter() - t, last_ips
@@ -93,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
 
     from rnxstudio.core.benchtable import Row, emit
     from rnxstudio.data import images
+    from rnxstudio.bench.fast import speed_model
     from rnxstudio.data.project import create_project
-    from rnxstudio.ml.bench_fast import speed_model
+    from rnxstudio.data.session import ProjectSession
     from rnxstudio.ml.predict import Predictor, default_batch_size, default_workers
 
     model = "resnext_tiny_fpn" if args.quick else args.model
@@ -109,24 +111,25 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or default_workers(dev)
     with tempfile.TemporaryDirectory(prefix="rnx-bench-prelabel-") as tmp:
         paths = make_folder(Path(tmp) / "photos", n, isize)
-        store = create_project(Path(tmp) / "photos", Path(tmp) / "project.rnx")
+        session = ProjectSession(create_project(Path(tmp) / "photos", Path(tmp) / "project.rnx"))
+        store = session.store
         try:
-            cats = [store.add_category(c).id for c in built.class_names]
+            cats, _added = session.category_ids_for(built.class_names)
             ids = {str(Path(store.absolute_path(r)).resolve()): r.id for r in store.images()}
             prepared = [predictor.prepare(images.load(p)) for p in paths]
             print(f"{n} JPEGs {isize[0]}x{isize[1]} -> {model} at {size}px on {predictor.describe()}; "
                   f"batch {batch}, {workers} decode threads, torch {torch.get_num_threads()} threads")
             model_only(predictor, prepared[:batch], batch)  # warm-up: allocator, primitive caches
-            end_to_end(predictor, paths[:batch], store, ids, cats, batch, workers)
+            end_to_end(predictor, paths[:batch], session, ids, cats, batch, workers)
             t_model, t_e2e, shown = [], [], []
             for _ in range(rounds):
                 t_model.append(model_only(predictor, prepared, batch))
-                secs, ips = end_to_end(predictor, paths, store, ids, cats, batch, workers)
+                secs, ips = end_to_end(predictor, paths, session, ids, cats, batch, workers)
                 t_e2e.append(secs)
                 shown.append(ips)
             stored = store.count_boxes()
         finally:
-            store.close()
+            session.close()
     ips_model, ips_e2e = n / statistics.median(t_model), n / statistics.median(t_e2e)
     ratio = ips_e2e / ips_model
     target = 0.8 if dev.type == "cuda" else 0.9

@@ -1,4 +1,4 @@
-"""Pure box geometry used by the canvas tools (no Qt): move, resize, handles, clamping.
+"""Pure box geometry of the canvas tools (no Qt): move, resize, handles, clamping.
 
 All coordinates are image pixels ``(x1, y1, x2, y2)`` with ``x1 < x2`` and ``y1 < y2``.
 Every function returns a box that lies inside ``[0, width] x [0, height]`` and is at least
@@ -7,7 +7,7 @@ Every function returns a box that lies inside ``[0, width] x [0, height]`` and i
 
 from __future__ import annotations
 
-from rnxstudio.core.model import MIN_BOX_SIZE
+from rnxstudio.core.model import MIN_BOX_SIZE, InvalidBoxError, clip_xyxy
 
 XYXY = tuple[float, float, float, float]
 
@@ -69,13 +69,12 @@ def resized(box: XYXY, handle: str, x: float, y: float, width: float, height: fl
 
 
 def clipped(box: XYXY, width: float, height: float) -> XYXY | None:
-    """``box`` clipped to the image, or None when less than MIN_BOX_SIZE remains."""
-    x1, y1, x2, y2 = normalized((box[0], box[1]), (box[2], box[3]))
-    x1, y1 = clamp_point(x1, y1, width, height)
-    x2, y2 = clamp_point(x2, y2, width, height)
-    if x2 - x1 < MIN_BOX_SIZE or y2 - y1 < MIN_BOX_SIZE:
+    """``box`` clipped to the image by the one clip rule (core.model.clip_xyxy), or None when
+    less than MIN_BOX_SIZE remains."""
+    try:
+        return clip_xyxy(*box, width, height)
+    except InvalidBoxError:
         return None
-    return (x1, y1, x2, y2)
 
 
 def contains(box: XYXY, x: float, y: float, tolerance: float = 0.0) -> bool:

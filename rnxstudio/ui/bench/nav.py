@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         w.canvas.viewport().installEventFilter(clock)
         # the window imports torch in the background shortly after start-up; the baseline is the
         # empty window with that done, so the growth measured is the folder's own cost
-        w.prelabel.wait_ml_ready()
+        w.ctx.models.wait_ml_ready()
         spin_until(lambda: False, 0.3)
         rss0 = _rss_mb()
 

@@ -1,4 +1,5 @@
-"""InferenceWorker: results on the GUI thread, latest-wins, batch cancel, clean shutdown."""
+"""Inference as job kinds of the one engine: results on the GUI thread, latest-wins, batch cancel,
+single requests served during a batch, clean shutdown."""
 
 from __future__ import annotations
 
@@ -57,21 +58,30 @@ def img(marker: int, size: int = 16) -> np.ndarray:
     return a
 
 
+def new_client(predictor=None, **kw):
+    """A fresh engine and client; ``predictor`` is set as the model first (as the app does)."""
+    from rnxstudio.ui.inference import InferenceClient
+    from rnxstudio.ui.jobs import JobEngine
+
+    engine = JobEngine()
+    client = InferenceClient(engine, **kw)
+    if predictor is not None:
+        client.set_model(predictor)
+    return engine, client
+
+
 @pytest.fixture
 def make_worker(qtbot):
-    from rnxstudio.ui.workers.inference import InferenceWorker
-
     made = []
 
     def make(predictor=None, **kw):
-        w = InferenceWorker(predictor, **kw)
-        w.start()
-        made.append(w)
-        return w
+        engine, client = new_client(predictor, **kw)
+        made.append(engine)
+        return client
 
     yield make
-    for w in made:
-        assert w.shutdown(timeout_ms=20_000)
+    for engine in made:
+        assert engine.shutdown(timeout_s=20)
 
 
 def test_results_arrive_on_the_gui_thread(make_worker, qtbot):
@@ -80,14 +90,14 @@ def test_results_arrive_on_the_gui_thread(make_worker, qtbot):
     got = []
     w.result.connect(lambda rid, iid, det: got.append((rid, iid, det, QThread.currentThread())))
     busy = []
-    w.busy.connect(busy.append)
+    w.engine.busy_changed.connect(lambda lane, on: busy.append((lane, on)))
     with qtbot.waitSignal(w.result, timeout=EVENT_MS):
         rid = w.request(42, img(7))
     assert got[0][:3] == (rid, 42, FakeDetections(7))
     assert got[0][3] is QThread.currentThread()  # delivered on the GUI thread, even to a lambda
     assert pred.threads and pred.threads[0] != threading.get_ident()  # model ran elsewhere
-    qtbot.waitUntil(lambda: busy[-1:] == [False], timeout=EVENT_MS)
-    assert busy[0] is True
+    qtbot.waitUntil(lambda: busy[-1:] == [("model", False)], timeout=EVENT_MS)
+    assert ("model", True) in busy
 
 
 def test_rapid_requests_only_run_the_last(make_worker, qtbot):
@@ -106,7 +116,7 @@ def test_rapid_requests_only_run_the_last(make_worker, qtbot):
     qtbot.wait(100)
     assert pred.calls == [200, 10]  # requests 1..9 never reached the model
     assert results == [10]  # the result of the superseded forward was dropped
-    assert w.forward_passes == 2 and w.dropped >= 10
+    assert w.forward_passes == 2 and w.dropped >= 10  # 9 never ran, 1 result came too late
     assert w.is_current(last)
 
 
@@ -122,6 +132,9 @@ def test_unreadable_file_and_missing_model_fail_with_a_message(make_worker, qtbo
     with qtbot.waitSignal(w2.failed, timeout=EVENT_MS) as blocker:
         w2.request(4, img(1))
     assert blocker.args[2] == "no model loaded"
+    with qtbot.waitSignal(w2.batch_finished, timeout=EVENT_MS) as blocker:
+        w2.prelabel_all([(1, img(1))])
+    assert blocker.args == [0, 1, True]
 
 
 def test_images_are_loaded_on_the_worker(make_worker, qtbot, tmp_path):
@@ -194,24 +207,21 @@ def test_single_requests_are_served_during_a_batch(make_worker, qtbot):
 
 
 def test_shutdown_during_a_forward_pass_is_clean(qtbot, qtlog):
-    from rnxstudio.ui.workers.inference import InferenceWorker
-
     gate = threading.Event()
     pred = FakePredictor(gate=gate, delay=0.05)
-    w = InferenceWorker(pred)
-    w.start()
+    engine, w = new_client(pred)
     results = []
     w.result.connect(lambda *a: results.append(a))
     w.request(1, img(5))
     assert pred.entered.wait(5)
     threading.Timer(0.2, gate.set).start()  # the forward pass ends while shutdown waits
     t0 = time.perf_counter()
-    assert w.shutdown()
+    assert engine.shutdown()
     assert time.perf_counter() - t0 >= 0.1
-    assert not w.is_running() and w.thread_handle is None
+    assert not engine.alive()
     qtbot.wait(50)
     assert results == []  # nothing is delivered after shutdown
-    del w
+    del w, engine
     import gc
 
     gc.collect()
@@ -221,16 +231,27 @@ def test_shutdown_during_a_forward_pass_is_clean(qtbot, qtlog):
 
 def test_shutdown_during_a_batch_is_clean(qtbot, qtlog):
     need_run_inference()
-    from rnxstudio.ui.workers.inference import InferenceWorker
-
     pred = FakePredictor(delay=0.05)
-    w = InferenceWorker(pred)
-    w.start()
+    engine, w = new_client(pred)
     w.prelabel_all([(k, img(k)) for k in range(100)])
     qtbot.waitUntil(lambda: len(pred.calls) >= 2, timeout=EVENT_MS)
-    assert w.shutdown(timeout_ms=10_000)
+    assert engine.shutdown(timeout_s=10)
     assert len(pred.calls) < 100
     assert not [r for r in qtlog.records if "QThread" in r.message]
+
+
+def test_no_worker_thread_pumps_qt_events():
+    """The batch used to call QCoreApplication.processEvents() on the worker thread to serve
+    single requests; the engine's priorities do that now."""
+    from pathlib import Path
+
+    import rnxstudio.ui as ui
+
+    root = Path(ui.__file__).parent
+    for path in root.rglob("*.py"):
+        if path.parent.name == "bench":  # the benchmarks pump the GUI thread's own loop
+            continue
+        assert "processEvents" not in path.read_text(encoding="utf-8"), path
 
 
 def test_real_tiny_model_prelabels_on_the_worker(make_worker, qtbot, tmp_path):
@@ -245,6 +266,7 @@ def test_real_tiny_model_prelabels_on_the_worker(make_worker, qtbot, tmp_path):
     w = make_worker(None)
     with qtbot.waitSignal(w.model_ready, timeout=EVENT_MS) as ready:
         w.set_model(factory, device="cpu")
+    assert ready.args[1] is not None and ready.args[1].num_classes == 5
     assert "5 classes" in ready.args[0] and "cpu" in ready.args[0]
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 255, (120, 150, 3), dtype=np.uint8)

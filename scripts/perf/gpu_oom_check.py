@@ -1,6 +1,6 @@
 """Device check (not a test; needs CUDA): a REAL CUDA out-of-memory in the middle of fine-tuning.
 
-    python3 tests/perf/gpu_oom_check.py [--model resnext50_32x4d_fpn] [--size 800] [--batch 16]
+    python3 scripts/perf/gpu_oom_check.py [--model resnext50_32x4d_fpn] [--size 800] [--batch 16]
 
 The unit tests patch the step to raise ``torch.cuda.OutOfMemoryError``; this script makes the GPU
 run out for real. It measures the peak memory of one AMP forward/backward at two batch sizes

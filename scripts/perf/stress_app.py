@@ -1,6 +1,6 @@
 """Stress script (not a test): the app on a generated folder of many small images.
 
-    python3 tests/perf/stress_app.py [--n 20000] [--prelabel 200] [--size 64]
+    python3 scripts/perf/stress_app.py [--n 20000] [--prelabel 200] [--size 64]
 
 Generates N small PNG images (once, cached under the temp dir), opens the folder in the real main
 window (offscreen Qt unless a display is set), scrolls the whole image list page by page, steps
@@ -145,13 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"step images       {steps} next-image steps: {step_s / steps * 1000:.1f} ms each; worst stall {hb.end():.0f} ms")
 
     # 4. pre-label N images with the tiny model (random weights) in the background
-    from rnxstudio.ui.prelabel import ModelChoice
+    from rnxstudio.ui.models import ModelChoice
 
-    pre = w.prelabel
+    pre = w.features.prelabel
     hb.phase()
     t = time.perf_counter()
     pre.load(ModelChoice(zoo_name="resnext_tiny_fpn", pretrained_backbone=False, device="cpu"))
-    pump_until(lambda: pre.model_loaded, 300)
+    pump_until(lambda: pre.models.loaded, 300)
     load_s = time.perf_counter() - t
     print(f"model load        {load_s:.2f} s; worst stall {hb.end():.0f} ms")
     rows_sel = range(min(args.prelabel, rows))
@@ -160,10 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows_sel:
         sel.select(w.controller.files.index(r), sel.SelectionFlag.Select)
     finished = []
-    pre.worker.batch_finished.connect(lambda *a: finished.append(a))
+    pre.client.batch_finished.connect(lambda *a: finished.append(a))
     hb.phase()
     t = time.perf_counter()
-    n = pre.prelabel_many("selected")
+    n = pre.prelabel_many("selected", selected=[w.controller.files.id_at(r) for r in rows_sel])
     pump_until(lambda: bool(finished), 1800)
     pl = time.perf_counter() - t
     print(f"pre-label         {n} images in {pl:.1f} s ({n / pl:.1f} images/s); worst stall {hb.end():.0f} ms")

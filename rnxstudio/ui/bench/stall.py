@@ -1,4 +1,5 @@
-"""`rnxstudio bench gui-stall`: the longest GUI-thread stall while the detector runs.
+"""`rnxstudio bench gui-stall`: the longest GUI-thread stall while the detector runs (as job
+kinds of the app's one job engine, :mod:`rnxstudio.ui.jobs`).
 
 A heartbeat QTimer on the GUI thread ticks every few milliseconds; the gap between ticks is how
 long the GUI could not react. Phases: loading the model (factory on the worker thread), single
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from rnxstudio.data.demo import make_shapes_dataset
-    from rnxstudio.ui.workers.inference import InferenceWorker
+    from rnxstudio.ui.inference import InferenceClient
+    from rnxstudio.ui.jobs import JobEngine
 
     app = QApplication.instance() or QApplication([])
     if args.preimport:
@@ -78,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"import torch stack on the GUI thread first: {time.perf_counter() - t0:.2f} s")
     beat = _Heartbeat(args.tick_ms)
-    worker = InferenceWorker()
-    worker.start()
+    engine = JobEngine()
+    worker = InferenceClient(engine)
 
     def wait_for(signal, timeout_s: float = 600.0) -> list:
         loop = QEventLoop()
@@ -109,13 +111,13 @@ def run(args: argparse.Namespace) -> int:
             def factory():
                 import torch
 
-                from rnxstudio.ml.zoo import build_model
+                from rnxstudio.ml.resolve import resolve
 
                 if args.threads > 0:
                     torch.set_num_threads(args.threads)
 
-                return build_model(args.model, num_classes=5, pretrained_backbone=False,
-                                   min_size=args.size, max_size=args.size)
+                return resolve(args.model, class_names=[f"c{k}" for k in range(5)], pretrained_backbone=False,
+                               min_size=args.size, max_size=args.size)
 
             beat.start()
             t0 = time.perf_counter()
@@ -139,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
             _report("pre-label all", beat.stop(), secs, f"  {done}/{total} images, {done / secs:.2f} img/s")
     finally:
         t0 = time.perf_counter()
-        worker.shutdown()
+        engine.shutdown()
         print(f"shutdown (join)        {time.perf_counter() - t0:6.3f} s")
         app.processEvents()
     return 0
