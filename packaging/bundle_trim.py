@@ -24,7 +24,7 @@ EXCLUDED_MODULES = [
     # Qt modules that nothing in the app, pyqtgraph or qtawesome uses (and their libraries/plugins)
     "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtQuickControls2",
     "PySide6.QtQuickTest", "PySide6.QtDesigner", "PySide6.QtHelp", "PySide6.QtUiTools",
-    "PySide6.QtSql", "PySide6.QtTest", "PySide6.QtConcurrent", "PySide6.QtXml",
+    "PySide6.QtSql", "PySide6.QtTest", "PySide6.QtConcurrent", "PySide6.QtXml", "PySide6.QtNetwork",
 ]
 
 # Files that no run of the app reads: headers, static/import libraries, CMake files, test suites,

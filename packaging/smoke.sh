@@ -87,22 +87,22 @@ HOME_DIR="$WORK/home-$FLAVOUR"
 rm -rf "$HOME_DIR" "$OUT"; mkdir -p "$HOME_DIR" "$OUT"
 NET="" OFFLINE="RNXSTUDIO_NO_DOWNLOAD=1 (unshare -n unavailable)"
 if unshare -n true 2>/dev/null; then NET="unshare -n"; OFFLINE="no network (unshare -n)"; fi
-clean() {
+clean() {  # the command in that environment (unshare and env exec it: same pid, signals reach it)
   # shellcheck disable=SC2086
-  $NET env -i HOME="$HOME_DIR" PATH=/usr/bin:/bin LANG=C.UTF-8 RNXSTUDIO_HOME="$HOME_DIR/rnx" \
+  exec $NET env -i HOME="$HOME_DIR" PATH=/usr/bin:/bin LANG=C.UTF-8 RNXSTUDIO_HOME="$HOME_DIR/rnx" \
     ${DISPLAY_NUM:+DISPLAY=:$DISPLAY_NUM} ${NET:-RNXSTUDIO_NO_DOWNLOAD=1} "$@"
 }
 run() {  # run NAME CMD...: log to OUT/NAME.log, fail with its tail
   local name="$1"; shift
   local t; t=$(date +%s)
-  if ! clean "$@" > "$OUT/$name.log" 2>&1; then
+  if ! (clean "$@") > "$OUT/$name.log" 2>&1; then
     tail -25 "$OUT/$name.log"; fail "$name failed (log: $OUT/$name.log)"
   fi
   echo "$name: ok in $(secs "$t")"
 }
 
 step "CLI in a clean environment ($OFFLINE), RNXSTUDIO_HOME=$HOME_DIR/rnx"
-clean "$APP" --version | tee "$OUT/version.log"
+(clean "$APP" --version) | tee "$OUT/version.log"
 grep -q "^rnxstudio [0-9]" "$OUT/version.log" || fail "--version printed $(cat "$OUT/version.log")"
 run demo "$APP" demo
 IMAGES="$HOME_DIR/rnx/demo/images"; GT="$IMAGES/annotations.json"
@@ -132,11 +132,8 @@ DISPLAY_NUM=$(head -1 "$OUT/xvfb.display"); exec 3>&-
 [ -n "$DISPLAY_NUM" ] || fail "Xvfb did not start ($(cat "$OUT/xvfb.log"))"
 export DISPLAY=":$DISPLAY_NUM"  # for xwininfo/import here; the app gets it through clean()
 
-t0=$(date +%s.%N)
-clean "$APP" --demo > "$OUT/gui_demo.log" 2>&1 &
-APP_PID=$!
 since() { python3 -c "import time; print(f'{time.time() - $1:.1f}')"; }
-viewable() {  # viewable() REGEX: a mapped top-level window whose title matches
+viewable() {  # viewable REGEX: a mapped top-level window whose title matches
   local id
   for id in $(xwininfo -root -children 2>/dev/null | grep -E "$1" | awk '{print $1}'); do
     xwininfo -id "$id" 2>/dev/null | grep -q "Map State: IsViewable" && return 0
@@ -144,20 +141,47 @@ viewable() {  # viewable() REGEX: a mapped top-level window whose title matches
   return 1
 }
 FIRST="" OPENED=""
-for _ in $(seq 3000); do  # up to 5 minutes
-  if [ -z "$FIRST" ] && viewable 'rnxstudio"'; then FIRST=$(since "$t0"); fi
-  if viewable '"images .* rnxstudio"'; then OPENED=$(since "$t0"); FIRST=${FIRST:-$OPENED}; break; fi
-  kill -0 "$APP_PID" 2>/dev/null || { tail -25 "$OUT/gui_demo.log"; fail "rnxstudio --demo exited"; }
-  sleep 0.1
-done
-[ -n "$OPENED" ] || { tail -25 "$OUT/gui_demo.log"; fail "no demo window within 5 minutes"; }
-sleep 3  # let it paint (and the background torch import start)
-import -window root "$OUT/demo.png"
-kill -TERM "$APP_PID"; wait "$APP_PID" || true; APP_PID=""
-echo "first window after ${FIRST:-?} s, demo project shown after $OPENED s; screenshot $OUT/demo.png"
+show() {  # show NAME CMD...: start the app, time its first window and the demo project's title
+  local name="$1" t0; shift
+  t0=$(date +%s.%N); FIRST="" OPENED=""
+  (clean "$@") > "$OUT/$name.log" 2>&1 &
+  APP_PID=$!
+  for _ in $(seq 3000); do  # up to 5 minutes
+    if [ -z "$FIRST" ] && viewable 'rnxstudio"'; then FIRST=$(since "$t0"); fi
+    if viewable '"images.* rnxstudio"'; then OPENED=$(since "$t0"); FIRST=${FIRST:-$OPENED}; break; fi
+    kill -0 "$APP_PID" 2>/dev/null || { tail -25 "$OUT/$name.log"; fail "$name: the app exited"; }
+    sleep 0.1
+  done
+  [ -n "$OPENED" ] || { tail -25 "$OUT/$name.log"; fail "$name: no demo project window within 5 minutes"; }
+  sleep 3  # let it paint
+  import -window root "$OUT/$name.png"
+  kill -TERM "$APP_PID"; wait "$APP_PID" || true; APP_PID=""  # SIGTERM closes the window normally
+}
+show demo "$APP" --demo
+T_FIRST=$FIRST T_OPENED=$OPENED
+echo "rnxstudio --demo: first window after $T_FIRST s, demo project shown after $T_OPENED s ($OUT/demo.png)"
+
+# The desktop entry: install (linked, into a scratch prefix), validate, check the .rnxproj MIME
+# type, then launch its Exec line on the demo's project file as a file manager would.
+PREFIX="$WORK/prefix-$FLAVOUR"; rm -rf "$PREFIX"
+"$DIST/install-linux.sh" --link --prefix "$PREFIX" > "$OUT/install.log" 2>&1 || fail "install-linux.sh (log: $OUT/install.log)"
+ENTRY="$PREFIX/share/applications/rnxstudio.desktop"
+if command -v desktop-file-validate >/dev/null; then desktop-file-validate "$ENTRY" || fail "$ENTRY is not valid"; fi
+PROJECT=$(ls "$HOME_DIR"/rnx/projects/*.rnxproj | head -1)
+if command -v xdg-mime >/dev/null; then
+  mime=$(XDG_DATA_HOME="$PREFIX/share" xdg-mime query filetype "$PROJECT")
+  handler=$(XDG_DATA_HOME="$PREFIX/share" xdg-mime query default "$mime")
+  [ "$mime" = application/x-rnxstudio-project ] && [ "$handler" = rnxstudio.desktop ] \
+    || fail "the project file is $mime opened by '$handler'"
+  echo "desktop entry: valid; *.rnxproj is $mime, opened by $handler"
+fi
+read -ra EXEC <<< "$(sed -n 's/^Exec=//p' "$ENTRY")"
+for i in "${!EXEC[@]}"; do [ "${EXEC[$i]}" = %f ] && EXEC[i]="$PROJECT"; done
+show desktop_entry "${EXEC[@]}"
+echo "desktop entry Exec on the project file: window after $FIRST s ($OUT/desktop_entry.png)"
 
 t=$(date +%s)
-if ! clean env RNXSTUDIO_FROZEN_SCRIPT="$REPO/packaging/smoke_gui.py" "$APP" "$OUT" \
+if ! (clean env RNXSTUDIO_FROZEN_SCRIPT="$REPO/packaging/smoke_gui.py" "$APP" "$OUT") \
      > "$OUT/gui_prelabel.log" 2>&1; then
   tail -25 "$OUT/gui_prelabel.log"; fail "pre-label through the GUI (log: $OUT/gui_prelabel.log)"
 fi
@@ -167,6 +191,6 @@ echo "gui pre-label: ok in $(secs "$t")"
 step "summary"
 echo "flavour:              $FLAVOUR ($DIST)"
 echo "bundle size:          $SIZE_MB MB ($(du -sh "$DIST" | cut -f1))"
-echo "time to first window: ${FIRST:-?} s (demo project on screen after $OPENED s)"
-echo "screenshots:          $OUT/demo.png $OUT/prelabel.png"
+echo "time to first window: $T_FIRST s (rnxstudio --demo; demo project on screen after $T_OPENED s)"
+echo "screenshots:          $OUT/demo.png $OUT/desktop_entry.png $OUT/prelabel.png"
 echo "SMOKE PASS ($FLAVOUR) in $(secs "$T_START")"
