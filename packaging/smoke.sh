@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Build the desktop bundle and run the whole loop with it, as a new user would.
 #
-#   packaging/smoke.sh [--cpu] [--fresh] [--no-build] [--work DIR]
+#   packaging/smoke.sh [--cpu] [--fresh] [--no-build | --build-only] [--archive] [--work DIR]
 #
 #   --cpu        the cpu flavour (GPU-only CUDA libraries left out, GPU hidden); default: cuda
 #   --fresh      recreate the build venv (default: reuse WORK/venv, reinstalling the project)
 #   --no-build   test the bundle already in WORK/dist (after a build of the same flavour)
+#   --build-only build, print the size, test nothing
+#   --archive    also pack the bundle as WORK/rnxstudio[-cpu]-VERSION-linux-ARCH.tar.gz (the
+#                download; its size is printed)
 #   --work DIR   scratch folder OUTSIDE the repository (venv ~5.5 GB, bundle 2-5 GB each);
 #                default $RNXSTUDIO_SMOKE_DIR or ~/.cache/rnxstudio-smoke
 #
@@ -16,22 +19,26 @@
 # Then, in a clean environment (env -i, a new HOME and RNXSTUDIO_HOME, no network where
 # `unshare -n` works): --version, `demo`, `predict` with the tiny model (results checked against
 # the demo's COCO file), `train` for 4 steps (its evaluation runs pycocotools), `predict` and
-# `eval` with the new checkpoint, `--demo` under Xvfb (time to first window, screenshot), and a
+# `eval` with the new checkpoint, `predict` on the demo video, the bundle's libraries exercised
+# (packaging/smoke_bundle.py), `--demo` under Xvfb (time to first window, screenshot), the
+# desktop entry installed into a scratch prefix and launched on the demo project, and a
 # pre-label through the GUI's own actions (packaging/smoke_gui.py run by the bundle).
 # Needs: python3 >= 3.10, Xvfb, xwininfo (x11-utils), import (imagemagick), readelf (binutils).
 # Not part of CI (too big); run it before every change to packaging/. Exit 0 = PASS.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-FLAVOUR=cuda FRESH=0 BUILD=1
+FLAVOUR=cuda FRESH=0 BUILD=1 TEST=1 ARCHIVE=0
 WORK="${RNXSTUDIO_SMOKE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rnxstudio-smoke}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpu) FLAVOUR=cpu ;;
     --fresh) FRESH=1 ;;
     --no-build) BUILD=0 ;;
+    --build-only) TEST=0 ;;
+    --archive) ARCHIVE=1 ;;
     --work) WORK="$2"; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "smoke.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -81,6 +88,17 @@ fi
 APP="$DIST/rnxstudio"
 [ -x "$APP" ] || fail "no bundle at $DIST (build it first)"
 SIZE_MB=$(( $(du -sb "$DIST" | cut -f1) / 1000000 ))
+echo "bundle: $DIST, $SIZE_MB MB"
+ARCHIVE_NOTE="not made (--archive)"
+if [ "$ARCHIVE" = 1 ]; then
+  t=$(date +%s)
+  VERSION=$("$APP" --version | awk '{print $2}')
+  TARBALL="$WORK/$NAME-$VERSION-linux-$(uname -m).tar.gz"
+  tar -C "$WORK/dist" -czf "$TARBALL" "$NAME"
+  ARCHIVE_NOTE="$TARBALL, $(( $(stat -c %s "$TARBALL") / 1000000 )) MB"
+  echo "archive: $ARCHIVE_NOTE (packed in $(secs "$t"))"
+fi
+[ "$TEST" = 1 ] || exit 0
 
 # A clean environment: nothing inherited but the display, a new home, no network if possible.
 HOME_DIR="$WORK/home-$FLAVOUR"
@@ -120,6 +138,14 @@ run predict_ckpt "$APP" predict "$IMAGES" --model "$CKPT" --coco "$GT" --out "$O
 python3 "$REPO/packaging/smoke_check.py" results "$GT" "$OUT/predict_ckpt.json" || fail "predict (checkpoint) results"
 run eval "$APP" eval "$GT" --model "$CKPT" --split all --out "$OUT/eval.json"
 [ -s "$OUT/eval.json" ] || fail "eval wrote no $OUT/eval.json"
+VIDEO="$HOME_DIR/rnx/demo/video/shapes.avi"
+run predict_video "$APP" predict "$VIDEO" --model "$CKPT" --every 30 --out "$OUT/predict_video.json" --no-progress
+python3 "$REPO/packaging/smoke_check.py" results - "$OUT/predict_video.json" || fail "predict (video) results"
+if ! (clean env QT_QPA_PLATFORM=offscreen RNXSTUDIO_FROZEN_SCRIPT="$REPO/packaging/smoke_bundle.py" \
+      "$APP" "$FLAVOUR" "$VIDEO") > "$OUT/bundle.log" 2>&1; then
+  cat "$OUT/bundle.log"; fail "a library the app needs is missing or broken (log: $OUT/bundle.log)"
+fi
+cat "$OUT/bundle.log"
 
 step "GUI under Xvfb"
 exec 3> "$OUT/xvfb.display"
@@ -190,7 +216,7 @@ echo "gui pre-label: ok in $(secs "$t")"
 
 step "summary"
 echo "flavour:              $FLAVOUR ($DIST)"
-echo "bundle size:          $SIZE_MB MB ($(du -sh "$DIST" | cut -f1))"
+echo "bundle size:          $SIZE_MB MB ($(du -sh "$DIST" | cut -f1)); archive: $ARCHIVE_NOTE"
 echo "time to first window: $T_FIRST s (rnxstudio --demo; demo project on screen after $T_OPENED s)"
 echo "screenshots:          $OUT/demo.png $OUT/desktop_entry.png $OUT/prelabel.png"
 echo "SMOKE PASS ($FLAVOUR) in $(secs "$T_START")"
