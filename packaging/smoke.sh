@@ -193,7 +193,7 @@ PREFIX="$WORK/prefix-$FLAVOUR"; rm -rf "$PREFIX"
 "$DIST/install-linux.sh" --link --prefix "$PREFIX" > "$OUT/install.log" 2>&1 || fail "install-linux.sh (log: $OUT/install.log)"
 ENTRY="$PREFIX/share/applications/rnxstudio.desktop"
 if command -v desktop-file-validate >/dev/null; then desktop-file-validate "$ENTRY" || fail "$ENTRY is not valid"; fi
-PROJECT=$(ls "$HOME_DIR"/rnx/projects/*.rnxproj | head -1)
+PROJECT=$(find "$HOME_DIR/rnx/projects" -name '*.rnxproj' | head -1)
 if command -v xdg-mime >/dev/null; then
   mime=$(XDG_DATA_HOME="$PREFIX/share" xdg-mime query filetype "$PROJECT")
   handler=$(XDG_DATA_HOME="$PREFIX/share" xdg-mime query default "$mime")

@@ -17,14 +17,19 @@ import math
 import sys
 
 
+def _read(path: str):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
 def classes(gt_path: str) -> str:
-    gt = json.load(open(gt_path, encoding="utf-8"))
+    gt = _read(gt_path)
     return ",".join(c["name"] for c in sorted(gt["categories"], key=lambda c: c["id"]))
 
 
 def check_results(gt_path: str, pred_path: str) -> str:
-    gt = json.load(open(gt_path, encoding="utf-8")) if gt_path != "-" else None
-    preds = json.load(open(pred_path, encoding="utf-8"))
+    gt = _read(gt_path) if gt_path != "-" else None
+    preds = _read(pred_path)
     images = {im["id"]: im for im in gt["images"]} if gt else {}
     cats = {c["id"] for c in gt["categories"]} if gt else set()
     if not isinstance(preds, list) or not preds:
