@@ -201,7 +201,7 @@ if command -v xdg-mime >/dev/null; then
     || fail "the project file is $mime opened by '$handler'"
   echo "desktop entry: valid; *.rnxproj is $mime, opened by $handler"
 fi
-read -ra EXEC <<< "$(sed -n 's/^Exec=//p' "$ENTRY")"
+read -ra EXEC <<< "$(sed -n 's/^Exec=//p' "$ENTRY" | tr -d '"')"  # the scratch prefix has no spaces
 for i in "${!EXEC[@]}"; do [ "${EXEC[$i]}" = %f ] && EXEC[i]="$PROJECT"; done
 show desktop_entry "${EXEC[@]}"
 echo "desktop entry Exec on the project file: window after $FIRST s ($OUT/desktop_entry.png)"
