@@ -1,4 +1,5 @@
-"""Small dialogs: keyboard shortcuts (generated from the action table) and About."""
+"""Small dialogs: keyboard shortcuts (generated from the action table, in menu order; not
+sortable, so it stays in that order) and About."""
 
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ class ShortcutsDialog(QDialog):
         table.setEditTriggers(QTableWidget.NoEditTriggers)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         table.horizontalHeader().setStretchLastSection(True)
-        table.setSortingEnabled(True)
         self.table = table
         buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
         buttons.rejected.connect(self.reject)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 
 from rnxstudio.ui import classes, editing, export_actions, inspector_feature, prelabel, training, video_nav
 from rnxstudio.ui.context import AppContext
+from rnxstudio.ui.keys import SpaceTap
 
 
 @dataclass
@@ -34,6 +35,9 @@ class Features:
 
 def install_features(ctx: AppContext, *, file_view) -> Features:
     cls = classes.install(ctx)
+    space = SpaceTap(ctx.window)  # a Space tap in the lists verifies, as on the canvas
+    space.tapped.connect(ctx.actions.by_id["verify_next"].trigger)
+    space.watch(file_view, cls.panel.view)
     return Features(
         classes=cls,
         editing=editing.install(ctx, cls),
