@@ -18,7 +18,7 @@ def test_every_action_has_unique_shortcut_and_icon(qtbot):
         assert a.shortcuts or a.keys, f"{a.id} has no shortcut"
         qta.icon(a.icon)  # raises for an unknown glyph
         for k in a.shortcuts + a.keys:
-            key = QKeySequence(k).toString()
+            key = QKeySequence(k).toString() if k in a.shortcuts else k  # widget keys as written
             assert key not in seen, f"{k} used by {a.id} and {seen.get(key)}"
             seen[key] = a.id
     parent = QWidget()
