@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self._search_timer = QTimer(self, singleShot=True, interval=200)
         self._search_timer.timeout.connect(self._apply_filter)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.controller.files.modelReset.connect(self._show_position)  # a filter changes the count
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -291,6 +292,15 @@ class MainWindow(QMainWindow):
     def _on_project_opened(self, store) -> None:
         name = Path(self.controller.source_path or "").name
         self.setWindowTitle(f"{name} — rnxstudio")
+        self._search_timer.stop()  # the list already shows the new project unfiltered
+        filters = (self.search, self.status_filter, self.class_filter)
+        for w in filters:
+            w.blockSignals(True)
+        self.search.clear()
+        self.status_filter.setCurrentIndex(0)
+        self.class_filter.setCurrentIndex(0)
+        for w in filters:
+            w.blockSignals(False)
         self._fill_class_filter()
         n = len(self.controller.files.ids())
         self.statusBar().showMessage(f"Opened {name}: {n} images" if n else "This project has no images", 5000)
@@ -343,10 +353,15 @@ class MainWindow(QMainWindow):
             self.sb_index.setText("")
             self.sb_size.setText("")
             return
-        row = self.controller.files.row_of(rec.id)
-        self._select_row(row)
-        self.sb_index.setText(f"{(row or 0) + 1} / {n}" if row is not None else f"– / {n}")
+        self._select_row(self.controller.files.row_of(rec.id))
+        self._show_position()
         self.sb_size.setText(f"{rec.width}×{rec.height}" if rec.width else "")
+
+    def _show_position(self) -> None:
+        """"3 / 6": the current image's place in the list as filtered now."""
+        rec, n = self.controller.current, len(self.controller.files.ids())
+        row = self.controller.files.row_of(rec.id) if rec is not None else None
+        self.sb_index.setText("" if rec is None else f"{row + 1} / {n}" if row is not None else f"– / {n}")
 
     def _on_record_changed(self, rec) -> None:
         self.sb_size.setText(f"{rec.width}×{rec.height}" if rec.width else "")
