@@ -49,6 +49,21 @@ def show_shortcuts(window) -> ShortcutsDialog:
     return dlg
 
 
+def ask_quit_while_busy(parent: QWidget, work: list[str]) -> bool:
+    """One question for every job still running: True = cancel them and quit."""
+    what = " and ".join(work)
+    box = QMessageBox(QMessageBox.Question, "Quit rnxstudio",
+                      f"{what[0].upper()}{what[1:]} is still running.\n\nQuitting cancels it; a training run "
+                      "keeps its last resumable checkpoint and can be resumed later.", QMessageBox.NoButton, parent)
+    box.setObjectName("quit_while_busy")
+    quit_button = box.addButton("Cancel the job and quit", QMessageBox.DestructiveRole)
+    keep = box.addButton("Keep working", QMessageBox.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.exec()
+    return box.clickedButton() is quit_button
+
+
 def show_about(window) -> None:
     from rnxstudio.ui.device import detect_device_label
 

@@ -30,7 +30,7 @@ from rnxstudio.ui.canvas import ImageCanvas
 from rnxstudio.ui.context import Actions, AppContext, StatusBar
 from rnxstudio.ui.controller import ProjectController
 from rnxstudio.ui.device import DeviceProbe
-from rnxstudio.ui.dialogs import show_about, show_shortcuts
+from rnxstudio.ui.dialogs import ask_quit_while_busy, show_about, show_shortcuts
 from rnxstudio.ui.features import Features, install_features
 from rnxstudio.ui.file_list import STATUS_LABELS
 from rnxstudio.ui.jobs import JobEngine
@@ -38,6 +38,9 @@ from rnxstudio.ui.models import ActiveModel
 from rnxstudio.ui.session_qt import SessionQt
 
 MAX_RECENT = 10
+LONG_JOBS = {"prelabel": "pre-labelling", "train": "training", "compare": "the backbone comparison",
+             "evaluate": "evaluation"}
+"""Job kinds a person started and may not want to lose by quitting (quit asks first)."""
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;All files (*)"
 
 
@@ -49,6 +52,8 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.last_error: tuple[str, str] | None = None
         self._closing = False
+        self._asking = False
+        self.ask_before_quit = True  # False: quit cancels running jobs without asking (SIGTERM)
 
         self.sessions = SessionQt(self)
         self.controller = ProjectController(self.sessions, self)
@@ -380,13 +385,29 @@ class MainWindow(QMainWindow):
         self.sb_cursor.setText(f"x {x:.0f}, y {y:.0f}")
 
     # ---- shutdown -------------------------------------------------------------------------
+    def running_work(self) -> list[str]:
+        """What a person started that is still running (pre-labelling many images, training)."""
+        return [label for kind, label in LONG_JOBS.items() if self.jobs.active(kind) is not None]
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if not self._closing and self.ask_before_quit and self.running_work():
+            # asked once: a second Quit while the question is open is the same request
+            if self._asking or not self._confirm_quit():
+                event.ignore()
+                return
         if not self._closing:
             self._closing = True
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.setValue("window_state", self.saveState())
             self.shutdown()
         event.accept()
+
+    def _confirm_quit(self) -> bool:
+        self._asking = True
+        try:
+            return ask_quit_while_busy(self, self.running_work())
+        finally:
+            self._asking = False
 
     def shutdown(self) -> None:
         """The one shutdown order: features (reverse install order), then the job engine (every
