@@ -76,7 +76,7 @@ class EditingController(QObject):
             undo=self.undo,
             redo=self.redo,
             draw_box=lambda: cv.set_mode("draw"),
-            delete_boxes=lambda: self.delete_boxes(cv.selected_ids()),
+            delete_boxes=cv.delete_selected,  # locked boxes stay
             duplicate_boxes=self.duplicate,
             copy_boxes=self.copy,
             paste_boxes=self.paste,
@@ -195,7 +195,7 @@ class EditingController(QObject):
             return
         ids = [b.id for b in store.boxes(rec.id) if b.source is BoxSource.PREDICTED]
         if ids:
-            self.push(cmd.RejectPredictions(ids, f"Reject all {len(ids)} predictions of this image"))
+            self.push(cmd.RejectPredictions(ids))
         else:
             self.ctx.status.message("No predictions on this image", 3000)
 

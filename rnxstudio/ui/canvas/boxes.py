@@ -38,6 +38,8 @@ class BoxLayerMixin:
         self._class_filter: int | None = None
         self._min_score = 0.0
         self._current_category: int | None = None
+        self._hidden: set[int] = set()  # boxes the person hid (objects list); kept per image
+        self._locked: set[int] = set()  # boxes that cannot be moved, resized or deleted
 
     # ------------------------------------------------------------------ boxes
     def set_boxes(self, boxes: list[Box], categories: dict[int, Category]) -> None:
@@ -47,6 +49,8 @@ class BoxLayerMixin:
             raise ValueError("set_boxes needs unique box ids")
         self._categories = dict(categories)
         keep = set(ids)
+        self._hidden &= keep
+        self._locked &= keep
         for box_id in [i for i in self._items if i not in keep]:
             self.scene().removeItem(self._items.pop(box_id))
         for box in boxes:
@@ -84,6 +88,8 @@ class BoxLayerMixin:
         return [i for i in self._order if self._items[i].isVisible()]
 
     def _passes_filters(self, box: Box) -> bool:
+        if box.id in self._hidden:
+            return False
         if box.source == BoxSource.PREDICTED:
             if not self._show_predictions:
                 return False
@@ -97,6 +103,21 @@ class BoxLayerMixin:
             item.setVisible(self._passes_filters(item.box))
         still = [i for i in self._selected if self.is_box_visible(i)]
         self._set_selection(still)
+
+    # -------------------------------------------------------------- hide / lock (objects list)
+    def set_box_hidden(self, box_id: int, hidden: bool) -> None:
+        (self._hidden.add if hidden else self._hidden.discard)(box_id)
+        self._apply_visibility()
+
+    def is_box_hidden(self, box_id: int) -> bool:
+        return box_id in self._hidden
+
+    def set_box_locked(self, box_id: int, locked: bool) -> None:
+        (self._locked.add if locked else self._locked.discard)(box_id)
+        self._tool.refresh()
+
+    def is_locked(self, box_id: int) -> bool:
+        return box_id in self._locked
 
     # -------------------------------------------------------------- display filters
     def set_opacity(self, opacity: float) -> None:
@@ -170,8 +191,9 @@ class BoxLayerMixin:
         self.select([order[idx]])
 
     def delete_selected(self) -> None:
-        if self._selected:
-            self.delete_requested.emit(list(self._selected))
+        ids = [i for i in self._selected if i not in self._locked]
+        if ids:
+            self.delete_requested.emit(ids)
 
     def accept_selected(self) -> None:
         """Ask to accept the selected predictions; on manual boxes, ask for a class instead."""
@@ -185,7 +207,7 @@ class BoxLayerMixin:
         """Move the selected boxes by (dx, dy) pixels, kept inside the image; one edit each."""
         if self._size is None or self._tool.active:
             return
-        for box_id in list(self._selected):
+        for box_id in [i for i in self._selected if i not in self._locked]:
             old = self.box_xyxy(box_id)
             new = geo.moved(old, dx, dy, *self._size)
             if new != old:
@@ -206,7 +228,7 @@ class BoxLayerMixin:
     def handle_at(self, view_pos: QPointF) -> tuple[int, str] | None:
         """(box id, handle name) of a selected box's handle under ``view_pos``."""
         reach = HANDLE_SIZE / 2.0 + 2.0
-        for box_id in reversed(self._selected):
+        for box_id in [i for i in reversed(self._selected) if i not in self._locked]:
             for name, (x, y) in geo.handle_points(self.box_xyxy(box_id)).items():
                 p = self.map_from_image(x, y)
                 if abs(p.x() - view_pos.x()) <= reach and abs(p.y() - view_pos.y()) <= reach:
