@@ -30,6 +30,7 @@ from rnxstudio.ui.canvas import ImageCanvas
 from rnxstudio.ui.context import Actions, AppContext, StatusBar
 from rnxstudio.ui.controller import ProjectController
 from rnxstudio.ui.device import DeviceProbe
+from rnxstudio.ui.dock_sizes import DockSizes
 from rnxstudio.ui.dialogs import ask_quit_while_busy, show_about, show_shortcuts
 from rnxstudio.ui.features import Features, install_features
 from rnxstudio.ui.file_list import STATUS_LABELS
@@ -82,6 +83,8 @@ class MainWindow(QMainWindow):
         self.canvas.cursor_moved.connect(self._on_cursor_moved)
         self.features: Features = install_features(self.ctx, file_view=self.file_view)
         self._build_menus_and_toolbar()
+        self.dock_sizes = DockSizes(self)
+        self.dock_sizes.watch()
         self._restore_geometry()
 
     # ---- construction -------------------------------------------------------------------
