@@ -74,7 +74,10 @@ class TrainConfig:
     val_split: float = 0.2
     split_seed: int = 0
     seed: int = 0
-    eval_every: int = 1  # epochs between validation + checkpoint (and always at the end)
+    eval_every: int = 1  # epochs between validations (and always at the end)
+    # a resumable `<name>_last` checkpoint at a validation point at most this often (minutes;
+    # None: only at the end / on cancel). Only `best` and `last` are kept (ml/train_save.py)
+    checkpoint_every_min: float | None = 10.0
     eval_score_thresh: float = 0.5
     resume: str | Path | None = None
     max_nonfinite: int = 5
