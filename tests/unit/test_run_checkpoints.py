@@ -32,11 +32,17 @@ def _cfg(shapes, out, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def _fake_clock(monkeypatch, cost):
+def _cheap_losses(model, images, targets):
+    """A loss with a gradient and no forward pass: for tests of the schedule, not of learning."""
+    p = next(q for q in model.parameters() if q.requires_grad)
+    return {"loss_classifier": (p * 0.0).sum() + 1.0}
+
+
+def _fake_clock(monkeypatch, cost, losses=None):
     """A clock that advances ``cost(n)`` seconds for the n-th forward pass (1-based)."""
     now = [0.0]
     calls = [0]
-    real = train_mod._compute_losses
+    real = losses or train_mod._compute_losses
 
     def timed(*a, **kw):
         calls[0] += 1
@@ -60,7 +66,7 @@ def test_a_run_keeps_the_best_and_the_last_checkpoint_only(shapes, tmp_path):
 
 
 def test_periodic_checkpoints_are_written_at_most_once_per_n_minutes(shapes, tmp_path, monkeypatch):
-    clock = _fake_clock(monkeypatch, lambda n: 60.0)  # a minute per step: 3 minutes per epoch
+    clock = _fake_clock(monkeypatch, lambda n: 60.0, losses=_cheap_losses)  # a minute a step, 3 an epoch
     seen = []
     cfg = _cfg(shapes, tmp_path / "run", epochs=6, checkpoint_every_min=5.0, clock=clock,
                on_checkpoint=lambda path, info: seen.append((info["step"], path.name, bool(info.get("last")))))
@@ -130,7 +136,7 @@ def test_an_unreplanned_schedule_is_the_plain_curve():
 def test_minutes_run_re_planned_at_step_50_has_no_jump_and_ends_at_100_percent(shapes, tmp_path, monkeypatch):
     # the first 4 steps are slow (another program's burst of load), the rest twice as fast: the
     # first plan (after 3 timed steps) is 60 steps, the re-plan at step 50 about twice that
-    clock = _fake_clock(monkeypatch, lambda n: 1.0 if n <= 4 else 0.5)
+    clock = _fake_clock(monkeypatch, lambda n: 1.0 if n <= 4 else 0.5, losses=_cheap_losses)
     records = list(finetune(_cfg(shapes, tmp_path / "run", minutes=1.0, val_split=0.0, warmup_steps=4,
                                  clock=clock)))
     steps = [r for r in records if r.kind == "step" and r.losses]
