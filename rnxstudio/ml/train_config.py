@@ -91,6 +91,16 @@ class TrainConfig:
     def replace(self, **kw: Any) -> TrainConfig:
         return dataclasses.replace(self, **kw)
 
+    @classmethod
+    def from_recipe(cls, recipe: dict[str, Any], **overrides: Any) -> TrainConfig:
+        """The config a run recorded with :meth:`recipe` (what resuming a listed run needs);
+        keys this version does not know are ignored."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) and k == "step_milestones" else v)
+              for k, v in recipe.items() if k in known}
+        kw.update(overrides)
+        return cls(**kw)
+
     def recipe(self) -> dict[str, Any]:
         """The JSON-able part of the config, recorded with every checkpoint."""
         skip = {"labelset", "cancel", "on_checkpoint", "clock"}

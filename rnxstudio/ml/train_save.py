@@ -19,16 +19,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rnxstudio.ml import run_files
 from rnxstudio.ml import train_state as ts
+from rnxstudio.ml.run_files import BEST, LAST
 
 if TYPE_CHECKING:
     from rnxstudio.ml.train import _Trainer
 
-LAST, BEST = "last", "best"
-
 
 def checkpoint_path(tr: _Trainer, tag: str) -> Path:
-    return tr.out / f"{tr.cfg.name}_{tag}.safetensors"
+    return run_files.checkpoint(tr.out, tr.cfg.name, tag)
 
 
 def save(tr: _Trainer, tag: str, metrics: dict[str, Any] | None = None, *, resumable: bool) -> Path:
