@@ -20,6 +20,8 @@ import torch
 from rnxstudio.data.images import ImageLoadError
 from rnxstudio.ml import optim
 from rnxstudio.ml import train_save as keep
+from rnxstudio.ml.train_save import set_eval_sizes as _set_eval_sizes  # noqa: F401 - used by callers
+from rnxstudio.ml.train_save import set_train_sizes as _set_train_sizes
 from rnxstudio.ml import train_state as ts
 from rnxstudio.ml.schedule import Schedule
 from rnxstudio.ml.train_config import Progress, TrainConfig, TrainingError
@@ -33,7 +35,6 @@ from rnxstudio.ml.train_data import (
     collate,
     from_labelset,
     load_coco,
-    scale_jitter_sizes,
     split_train_val,
 )
 
@@ -334,17 +335,6 @@ def finetune(cfg: TrainConfig) -> Generator[Progress, None, Path]:
         return (yield from _run(tr))
     finally:
         ts.dist_teardown(tr.ctx)
-
-
-def _set_train_sizes(tr: _Trainer) -> None:
-    t = tr.model.transform
-    t.min_size = scale_jitter_sizes(tr.size) if tr.cfg.scale_jitter else (tr.size,)
-    t.max_size = tr.max_size if not tr.cfg.scale_jitter else int(tr.max_size * 1.25)
-
-
-def _set_eval_sizes(tr: _Trainer) -> None:
-    tr.model.transform.min_size = (tr.size,)
-    tr.model.transform.max_size = tr.max_size
 
 
 def _progress(tr: _Trainer, kind: str, losses: dict[str, float] | None = None, **kw: Any) -> Progress:

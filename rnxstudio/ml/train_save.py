@@ -17,14 +17,25 @@ writing is limited. The figures measured here are in docs/adr/0022-run-checkpoin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rnxstudio.ml import run_files
 from rnxstudio.ml import train_state as ts
 from rnxstudio.ml.run_files import BEST, LAST
+from rnxstudio.ml.train_data import scale_jitter_sizes
 
-if TYPE_CHECKING:
-    from rnxstudio.ml.train import _Trainer
+_Trainer = Any  # rnxstudio.ml.train._Trainer (not imported: train imports this module)
+
+
+def set_train_sizes(tr: _Trainer) -> None:
+    t = tr.model.transform
+    t.min_size = scale_jitter_sizes(tr.size) if tr.cfg.scale_jitter else (tr.size,)
+    t.max_size = tr.max_size if not tr.cfg.scale_jitter else int(tr.max_size * 1.25)
+
+
+def set_eval_sizes(tr: _Trainer) -> None:
+    tr.model.transform.min_size = (tr.size,)
+    tr.model.transform.max_size = tr.max_size
 
 
 def checkpoint_path(tr: _Trainer, tag: str) -> Path:
@@ -72,12 +83,10 @@ def periodic_due(tr: _Trainer) -> bool:
 def evaluate_and_keep(tr: _Trainer, *, final: bool) -> tuple[Any, Path | None, str]:
     """Validate; write ``best`` when validation improved and ``last`` when ``final`` or a periodic
     checkpoint is due. Returns (EvalResult or None, the checkpoint written or None, a note)."""
-    from rnxstudio.ml.train import _set_eval_sizes, _set_train_sizes
-
-    _set_eval_sizes(tr)
+    set_eval_sizes(tr)
     result = ts.run_validation(tr.model, tr.val_ds, tr.val_idx, tr.data, tr.device, tr.ctx,
                                batch_size=max(1, tr.micro), score_thresh=tr.cfg.eval_score_thresh)
-    _set_train_sizes(tr)
+    set_train_sizes(tr)
     tr.evaluated_step = tr.step
     metrics = result.metrics if result is not None else {}
     tr.last_metrics = metrics
