@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from rnxstudio.data.demo import make_shapes_dataset
 from rnxstudio.ml import train as train_mod
-from rnxstudio.ml.schedule import Schedule
 from rnxstudio.ml.train import TrainConfig, finetune
 from rnxstudio.ml.train_state import load_train_state
 
@@ -105,6 +104,8 @@ class _Cfg:
 @given(first=st.integers(2, 3000), at=st.floats(0.0, 0.999), new=st.integers(1, 6000),
        again=st.floats(0.0, 0.999), third=st.integers(1, 6000))
 def test_any_replan_keeps_the_rate_continuous_and_ends_the_curve_at_the_new_total(first, at, new, again, third):
+    from rnxstudio.ml.schedule import Schedule
+
     cfg = _Cfg()
     s = Schedule.fixed(first)
     for frac, total in ((at, new), (again, third)):
@@ -126,6 +127,7 @@ def test_any_replan_keeps_the_rate_continuous_and_ends_the_curve_at_the_new_tota
 
 def test_an_unreplanned_schedule_is_the_plain_curve():
     from rnxstudio.ml.optim import lr_factor, warmup_steps
+    from rnxstudio.ml.schedule import Schedule
 
     cfg = _Cfg()
     s = Schedule.fixed(500)
