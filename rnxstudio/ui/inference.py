@@ -65,7 +65,8 @@ class InferenceClient(QObject):
             else:
                 import_ml()
                 current = slot.predictor
-                same_path = getattr(slot, "path_request", None) == (precision, backend)
+                # a predictor handed in as it is counts as the automatic path
+                same_path = getattr(slot, "path_request", ("auto", "auto")) == (precision, backend)
                 if callable(getattr(current, "swap", None)) and same_path and \
                         device in ("auto", str(getattr(current, "device", ""))):
                     current.swap(m)
