@@ -37,9 +37,9 @@ def test_shortcut_rows_come_from_the_table():
 
 
 def test_theme_switch(window):
-    from PySide6.QtCore import QSettings
+    from rnxstudio.ui.settings import app_settings
 
     window.actions_by_id["theme_dark"].trigger()
-    assert QSettings().value("theme") == "dark"
+    assert app_settings().value("theme") == "dark"
     window.actions_by_id["theme_system"].trigger()
-    assert QSettings().value("theme") == "system"
+    assert app_settings().value("theme") == "system"
