@@ -42,6 +42,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("export_coco", "Export &COCO…", "File", "fa5s.file-export", ("Ctrl+E",), "Export labels as COCO JSON", toolbar=True),
     ActionSpec("export_voc", "Export Pascal &VOC…", "File", "fa5s.file-code", ("Ctrl+Alt+E",), "Export labels as Pascal VOC XML"),
     ActionSpec("export_yolo", "Export &YOLO…", "File", "fa5s.file-alt", ("Ctrl+Alt+Y",), "Export labels as YOLO txt"),
+    ActionSpec("import_folder", "Import &Folder…", "File", "fa5s.folder-plus", ("Ctrl+Alt+I",), "Open an unzipped export of another tool (Label Studio, Roboflow, CVAT, labelme, VOC, COCO, YOLO)"),
     ActionSpec("import_labels", "&Import Labels…", "File", "fa5s.file-import", ("Ctrl+I",), "Import COCO / VOC / YOLO labels"),
     ActionSpec("quit", "&Quit", "File", "fa5s.sign-out-alt", ("Ctrl+Q",), "Quit rnxstudio"),
     # Edit
