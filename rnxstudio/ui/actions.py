@@ -71,6 +71,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("zoom_out", "Zoom &Out", "View", "fa5s.search-minus", ("Ctrl+-",), "Zoom out"),
     ActionSpec("toggle_predictions", "Show &Predictions", "View", "fa5s.eye", ("P",), "Show or hide predicted boxes", checkable=True),
     ActionSpec("only_current_class", "Only &Current Class", "View", "fa5s.filter", ("Ctrl+Shift+F",), "Show only boxes of the current class", checkable=True),
+    ActionSpec("toggle_crowd", "Show C&rowd Regions", "View", "fa5s.users", ("Ctrl+Shift+C",), "Show or hide COCO crowd regions (hatched; not selectable)", checkable=True),
     ActionSpec("pan", "Pan the image", "View", "fa5s.hand-paper", (), "Hold Space and drag on the image (or drag with the middle button)", keys=("Space + drag", "Middle-drag"), menu_entry=False),
     # Go
     ActionSpec("next_image", "&Next Image", "Go", "fa5s.arrow-right", ("D",), "Next image (LabelImg: D)", toolbar=True),

@@ -90,9 +90,11 @@ class EditingController(QObject):
             reject_image_predictions=self.reject_image_predictions,
             change_class=lambda: self.change_class(cv.selected_ids()),
             toggle_predictions=cv.set_show_predictions,
+            toggle_crowd=cv.set_show_crowd,
             verify_next=self.verify_and_next,
         )
         ctx.actions.by_id["toggle_predictions"].setChecked(True)
+        ctx.actions.by_id["toggle_crowd"].setChecked(True)
         self._on_history(None, None)
 
     @property

@@ -197,7 +197,7 @@ class MainWindow(QMainWindow):
 
         from rnxstudio.ui.theme import apply_theme
 
-        self.settings.setValue("theme", theme)
+        app_settings().setValue("theme", theme)  # where apply_theme reads it at the next start
         apply_theme(QApplication.instance(), theme)
 
     # ---- opening ------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class BoxLayerMixin:
         self._class_filter: int | None = None
         self._min_score = 0.0
         self._current_category: int | None = None
+        self._show_crowd = True
         self._hidden: set[int] = set()  # boxes the person hid (objects list); kept per image
         self._locked: set[int] = set()  # boxes that cannot be moved, resized or deleted
 
@@ -88,7 +89,7 @@ class BoxLayerMixin:
         return [i for i in self._order if self._items[i].isVisible()]
 
     def _passes_filters(self, box: Box) -> bool:
-        if box.id in self._hidden:
+        if box.id in self._hidden or (box.crowd and not self._show_crowd):
             return False
         if box.source == BoxSource.PREDICTED:
             if not self._show_predictions:
@@ -129,6 +130,11 @@ class BoxLayerMixin:
         self._show_predictions = bool(show)
         self._apply_visibility()
 
+    def set_show_crowd(self, show: bool) -> None:
+        """Show or hide COCO crowd regions (drawn hatched; never selectable)."""
+        self._show_crowd = bool(show)
+        self._apply_visibility()
+
     def set_class_filter(self, category_id: int | None) -> None:
         """Show only boxes of ``category_id`` (None shows all)."""
         self._class_filter = category_id
@@ -154,11 +160,15 @@ class BoxLayerMixin:
     def selected_ids(self) -> list[int]:
         return list(self._selected)
 
+    def selectable_ids(self) -> list[int]:
+        """Visible boxes that can be selected (a crowd region is shown, never edited)."""
+        return [i for i in self.visible_ids() if not self._items[i].box.crowd]
+
     def select(self, ids: Iterable[int]) -> None:
-        """Select the given visible boxes (unknown or hidden ids are ignored)."""
+        """Select the given visible boxes (unknown, hidden or crowd ids are ignored)."""
         wanted: list[int] = []
         for i in ids:
-            if self.is_box_visible(i) and i not in wanted:
+            if self.is_box_visible(i) and not self._items[i].box.crowd and i not in wanted:
                 wanted.append(i)
         self._set_selection(wanted)
 
@@ -174,14 +184,14 @@ class BoxLayerMixin:
         self.selection_changed.emit(list(ids))
 
     def select_all(self) -> None:
-        self.select(self.visible_ids())
+        self.select(self.selectable_ids())
 
     def clear_selection(self) -> None:
         self.select([])
 
     def cycle_selection(self, step: int = 1) -> None:
         """Select the next (or previous, step=-1) visible box, wrapping around."""
-        order = self.visible_ids()
+        order = self.selectable_ids()
         if not order:
             return
         if self._selected and self._selected[-1] in order:
@@ -217,7 +227,7 @@ class BoxLayerMixin:
     def box_at(self, pos: QPointF, view_pos: QPointF | None = None) -> int | None:
         """The box under image point ``pos``: a selected one first, else the smallest."""
         tol = HIT_TOLERANCE_PX / max(self.zoom(), 1e-9)
-        hits = [i for i in self.visible_ids() if geo.contains(self.box_xyxy(i), pos.x(), pos.y(), tol)]
+        hits = [i for i in self.selectable_ids() if geo.contains(self.box_xyxy(i), pos.x(), pos.y(), tol)]
         if not hits:
             return None
         for i in reversed(self._selected):
