@@ -406,6 +406,11 @@ class MainWindow(QMainWindow):
             self.shutdown()
         event.accept()
 
+    def close_without_asking(self) -> None:
+        """Close now, cancelling running jobs (SIGTERM / Ctrl+C in the terminal)."""
+        self.ask_before_quit = False
+        self.close()
+
     def _confirm_quit(self) -> bool:
         self._asking = True
         try:

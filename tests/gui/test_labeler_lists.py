@@ -73,3 +73,28 @@ def test_frame_slider_follows_a_search_on_a_video(window, qtbot, tmp_path):
     assert slider.isEnabled() and slider.maximum() == 11
     slider.setValue(7)
     assert window.controller.current_row == 7
+
+
+def test_a_decode_of_the_last_project_never_shows_in_the_next(qtbot, tmp_path):
+    """Image ids repeat across projects: after clear(), a late decode of the old image 1 is
+    dropped and a request for the new image 1 is not mistaken for it."""
+    import numpy as np
+    from PySide6.QtCore import QCoreApplication
+
+    from rnxstudio.ui.image_cache import ImageCache
+
+    make_shapes_dataset(1, (40, 30), seed=1, out_dir=tmp_path / "old")
+    make_shapes_dataset(1, (64, 48), seed=2, out_dir=tmp_path / "new")
+    cache = ImageCache()
+    got = []
+    cache.ready.connect(lambda key, rgb, err: got.append((key, None if rgb is None else rgb.shape)))
+    try:
+        cache.request(1, tmp_path / "old" / "shape_00000.png")  # in flight …
+        cache.clear()  # … when the project changes
+        cache.request(1, tmp_path / "new" / "shape_00000.png")
+        qtbot.waitUntil(lambda: (1, (48, 64, 3)) in got, timeout=EVENT_MS)
+        QCoreApplication.processEvents()
+        assert (1, (30, 40, 3)) not in got
+        assert cache.get(1).shape == (48, 64, 3) and isinstance(cache.get(1), np.ndarray)
+    finally:
+        cache.shutdown()
