@@ -148,7 +148,7 @@ def main() -> int:
             if isinstance(modal, QMessageBox):  # the app reports a failure (model load, pre-label)
                 text = f"{modal.windowTitle()}: {modal.text()}"
                 modal.reject()
-                raise RuntimeError(f"the app showed an error: {text}")
+                raise RuntimeError(f"the app showed an error: {text}")  # noqa: TRY004 - not a type check
             if elapsed > TIMEOUT_S:
                 raise TimeoutError(f"no predictions after {TIMEOUT_S:.0f} s (step: {state['step']})")
             if modal is not None:  # a dialog of ours is open and runs its own loop
