@@ -197,7 +197,7 @@ class MainWindow(QMainWindow):
 
         from rnxstudio.ui.theme import apply_theme
 
-        app_settings().setValue("theme", theme)  # where apply_theme reads it at the next start
+        self.settings.setValue("theme", theme)
         apply_theme(QApplication.instance(), theme)
 
     # ---- opening ------------------------------------------------------------------------

@@ -37,9 +37,7 @@ def test_shortcut_rows_come_from_the_table():
 
 
 def test_theme_switch(window):
-    from rnxstudio.ui.settings import app_settings
-
     window.actions_by_id["theme_dark"].trigger()
-    assert app_settings().value("theme") == "dark"
+    assert window.settings.value("theme") == "dark"
     window.actions_by_id["theme_system"].trigger()
-    assert app_settings().value("theme") == "system"
+    assert window.settings.value("theme") == "system"
