@@ -2,7 +2,8 @@
 
 The CLI (`rnxstudio export` / `rnxstudio import`) and the GUI's File menu both call these
 functions, so both behave the same: only a person's boxes (manual + accepted) are exported;
-unreadable images (an ``error`` recorded, or no size) are left out and counted; video frames are
+unreadable images (an ``error`` recorded, no size, or pixel data that does not decode — checked
+at export, :func:`check_readable`) are left out and counted; video frames are
 written as PNG files that the label files reference; an import is all or nothing. An import
 accepts an unzipped export as it is (``data.layouts``): its folder, or any file in it.
 
@@ -101,9 +102,30 @@ def export_conflicts(fmt: str, out: str | os.PathLike, *, limit: int = 20) -> li
     return found
 
 
+def check_readable(store, records) -> int:
+    """Decode-check the still images among ``records`` that have no error yet
+    (images.check_complete); an unreadable one gets its error recorded, so every export and
+    training snapshot leaves it out. Returns how many were found unreadable."""
+    from rnxstudio.data.images import ImageLoadError, check_complete
+
+    found = 0
+    with store.transaction():
+        for r in records:
+            if r.error or r.missing or r.frame_index is not None:
+                continue
+            try:
+                check_complete(store.absolute_path(r))
+            except (ImageLoadError, OSError) as exc:
+                store.set_image_error(r.id, str(exc))
+                found += 1
+    return found
+
+
 def _exportable(store, verified_only: bool, image_ids=None):
     fill_image_sizes(store, None if image_ids is None else list(image_ids))
     ls = store.to_labelset(verified_only=verified_only, image_ids=image_ids)
+    if check_readable(store, ls.images):  # a header can be fine over broken pixel data
+        ls = store.to_labelset(verified_only=verified_only, image_ids=image_ids)
     bad = [r for r in ls.images if r.error or r.width <= 0 or r.height <= 0]
     skipped = [f"{r.path}: {r.error or 'size unknown'}" for r in bad]
     if bad:
