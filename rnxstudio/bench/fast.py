@@ -10,8 +10,9 @@ guard   each path on the guard model (``--guard-model``: the shipped demo detect
 growth  the auto path at three image sizes, per megapixel.
 
 Paths: "fold+cl fp32" (the previous default), "torch fp32" (fold + channels_last + sparse
-RoIAlign), "torch bf16" (where the CPU has native bf16), "openvino fp32" / "openvino bf16"
-(where OpenVINO is installed; bf16 where native). The run ends with two lines scripts read:
+RoIAlign), where the CPU has native bf16 "torch bf16 all" (the whole backbone + FPN in bf16) and
+"torch bf16 fp32-stem" (the same with the stem kept fp32: the torch bf16 path the app runs),
+"openvino fp32" / "openvino bf16" (where OpenVINO is installed; bf16 where native). The run ends with two lines scripts read:
 ``auto path: NAME, X.XXx vs eager fp32`` and ``accuracy guard: dAP=..., matched=...%, pass|fail``.
 """
 
@@ -26,7 +27,8 @@ from pathlib import Path
 CPU_PATHS = {
     "fold+cl fp32": "fold+channels_last",
     "torch fp32": "fold+channels_last+sparse_roi",
-    "torch bf16": "fold+channels_last+bf16+sparse_roi",
+    "torch bf16 all": "fold+channels_last+bf16+sparse_roi",
+    "torch bf16 fp32-stem": "fold+channels_last+bf16+fp32_stem+sparse_roi",
     "openvino fp32": "openvino+sparse_roi",
     "openvino bf16": "openvino+bf16+sparse_roi",
 }

@@ -192,7 +192,7 @@ def resolve(device: torch.device | str, precision: str = "auto", backend: str = 
     if use_ov:
         mode = "openvino" + ("+bf16" if prec == "bf16" else "+fp16" if prec == "fp16" else "") + "+sparse_roi"
         return Choice(f"openvino {prec}", mode, prec, "openvino", why, warnings)
-    amp = "" if prec == "fp32" else "+" + prec
+    amp = "" if prec == "fp32" else "+bf16+fp32_stem" if prec == "bf16" else "+" + prec
     return Choice(f"torch {prec}", f"fold+channels_last{amp}+sparse_roi", prec, "torch", why, warnings)
 
 
