@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or comma-separated names: " + ", ".join(CPU_PATHS))
     parser.add_argument("--n", type=int, default=5, help="timed rounds (each runs eager and every path once)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "openvino"),
+                        help="the backend 'auto' may choose; 'torch' shows what a machine without the "
+                             "[openvino] extra runs (and leaves the OpenVINO paths out of 'native')")
     parser.add_argument("--guard-model", default="auto", help="auto | demo | a checkpoint file")
     parser.add_argument("--guard-images", type=int, default=200, help="generated validation scenes for the guard")
     parser.add_argument("--guard-train-minutes", type=float, default=5.0,
@@ -206,9 +209,10 @@ def run(args: argparse.Namespace) -> int:
     size = min(args.size, 160) if args.quick else args.size
     n = 1 if args.quick else max(1, args.n)
     info = cpu_info()
-    auto = resolve(args.device)
     try:
-        paths = select_paths(args.device, args.paths, native_bf16=info.native_bf16, have_openvino=openvino_available())
+        auto = resolve(args.device, backend=args.backend)
+        paths = select_paths(args.device, args.paths, native_bf16=info.native_bf16,
+                             have_openvino=openvino_available() and args.backend != "torch")
     except ValueError as exc:
         print(exc)
         return 2
