@@ -18,6 +18,7 @@ from rnxstudio.core.model import Box, BoxSource, ImageStatus, InvalidBoxError, c
 from rnxstudio.ui.class_panel import ClassPicker
 from rnxstudio.ui.classes import ClassesFeature
 from rnxstudio.ui.context import AppContext
+from rnxstudio.ui import verify
 from rnxstudio.ui.session_qt import touches
 
 DUPLICATE_OFFSET = 10.0
@@ -92,9 +93,11 @@ class EditingController(QObject):
             toggle_predictions=cv.set_show_predictions,
             toggle_crowd=cv.set_show_crowd,
             verify_next=self.verify_and_next,
+            verify_accepts=lambda on: verify.set_accepts_shown(ctx, on),
         )
         ctx.actions.by_id["toggle_predictions"].setChecked(True)
         ctx.actions.by_id["toggle_crowd"].setChecked(True)
+        ctx.actions.by_id["verify_accepts"].setChecked(verify.accepts_shown(ctx))
         self._on_history(None, None)
 
     @property
@@ -227,7 +230,7 @@ class EditingController(QObject):
             # a copy is a new drawn box: no model, no score, and none of the source file's fields
             # (``extra`` holds the original COCO id, segmentation, attributes of *that* box)
             copy = replace(b, id=0, image_id=rec.id, source=BoxSource.MANUAL, score=None, verified=False,
-                           model_name=None, extra={})
+                           model_name=None, extra={}, edited=False, model_version=None)
             try:
                 commands.append(cmd.AddBox(clip_box(copy.with_coords(b.x1 + dx, b.y1 + dx, b.x2 + dx, b.y2 + dx),
                                                     rec.width, rec.height)))
@@ -278,7 +281,8 @@ class EditingController(QObject):
         rec = self.nav.current
         if rec is None or self.session is None:
             return
-        self.session.verify(rec.id)
+        if not verify.verify(self.ctx, rec.id, self.classes.threshold):
+            return
         ids = self.nav.files.ids()
         row = self.nav.current_row or 0
         for image_id in ids[row + 1:] + ids[:row]:
