@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QMessageBox
 
 from rnxstudio.data.errors import LabelFormatError
-from rnxstudio.data.exchange import ExchangeError
+from rnxstudio.data.exchange import ExchangeError, default_export_dir, export_conflicts
 from rnxstudio.ui.context import AppContext
 
 TITLES = {"coco": "Export COCO JSON", "voc": "Export Pascal VOC", "yolo": "Export YOLO"}
@@ -19,7 +19,35 @@ class ExchangeController:
         self.ctx = ctx
         self.provenance = False  # COCO export option, asked with "verified only?"
         ctx.actions.handle(export_coco=lambda: self.export("coco"), export_voc=lambda: self.export("voc"),
-                           export_yolo=lambda: self.export("yolo"), import_labels=lambda: self.import_file())
+                           export_yolo=lambda: self.export("yolo"), import_labels=lambda: self.import_file(),
+                           import_folder=self.import_folder)
+        ctx.nav.project_opened.connect(self._say_what_was_imported)
+
+    def import_folder(self, path: str | None = None) -> bool:
+        """An unzipped export of another tool (Label Studio, Roboflow, CVAT, labelme, VOCdevkit,
+        COCO, YOLO): opened as a project; the data layer detects the layout and imports it."""
+        if path is None:
+            path = QFileDialog.getExistingDirectory(self.ctx.window, "Import folder (an unzipped export)", str(Path.home()))
+            if not path:
+                return False
+        return self.ctx.nav.open_path(path)
+
+    def _say_what_was_imported(self, store) -> None:
+        note = store.meta("layout_import")
+        if note:
+            self.ctx.status.message(f"{store.meta('layout') or 'Labels'}: {note}", 15000)
+
+    def confirm_overwrite(self, fmt: str, out: str) -> bool:
+        """Ask before an export replaces label files already there."""
+        existing = export_conflicts(fmt, out)
+        if not existing:
+            return True
+        shown = "\n".join(str(p) for p in existing[:5]) + ("\n…" if len(existing) > 5 else "")
+        box = QMessageBox(QMessageBox.Warning, TITLES[fmt], f"This export replaces label files already in {out}:\n\n"
+                          f"{shown}\n\nReplace them?", QMessageBox.Yes | QMessageBox.Cancel, self.ctx.window)
+        box.setObjectName("export_overwrite")
+        box.setDefaultButton(QMessageBox.Cancel)
+        return box.exec() == QMessageBox.Yes
 
     def _session(self):
         session = self.ctx.nav.session
@@ -51,14 +79,19 @@ class ExchangeController:
         session = self._session()
         if session is None:
             return None
-        root = str(session.store.root)
         if out is None:
+            start = default_export_dir(session.store, fmt)  # a new folder beside the images, never inside
             if fmt == "coco":
-                out, _ = QFileDialog.getSaveFileName(self.ctx.window, TITLES[fmt], str(Path(root) / "annotations.json"),
+                out, _ = QFileDialog.getSaveFileName(self.ctx.window, TITLES[fmt], str(start / "annotations.json"),
                                                      "COCO JSON (*.json)")
             else:
-                out = QFileDialog.getExistingDirectory(self.ctx.window, TITLES[fmt], root)
+                out = QFileDialog.getExistingDirectory(self.ctx.window, f"{TITLES[fmt]} (OK here: into {start.name})",
+                                                       str(start.parent))
+                if out and Path(out) == start.parent:  # accepted as proposed: the new folder
+                    out = str(start)
             if not out:
+                return None
+            if not self.confirm_overwrite(fmt, out):
                 return None
         if verified_only is None:
             verified_only = self.ask_verified_only(fmt)
