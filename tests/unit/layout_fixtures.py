@@ -23,9 +23,13 @@ IMAGES = [
 def header_png(path: Path, width: int, height: int) -> Path:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    # a whole (black) image, not just a header: exports check that an image decodes before they
+    # write it into label files, and a PNG without pixel data is a broken file
+    pixels = zlib.compress(bytes(height * (1 + 3 * width)), 1)
+    idat = struct.pack(">I", len(pixels)) + b"IDAT" + pixels + struct.pack(">I", zlib.crc32(b"IDAT" + pixels))
     iend = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + iend)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + idat + iend)
     return path
 
 

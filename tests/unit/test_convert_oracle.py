@@ -63,7 +63,9 @@ def converted(tmp_path_factory):
 
 @pytest.mark.parametrize("optimize", ["none", pytest.param("auto", marks=pytest.mark.slow)])
 def test_converted_detections_equal_detectron2s(converted, optimize):
-    predictor = Predictor(converted, device="cpu", optimize=optimize)
+    # the optimised path in fp32 (fold, channels_last, the sparse RoIAlign that must keep the
+    # pooler's convention); bf16 cannot equal an fp32 oracle to 0.03 px on a random-weight model
+    predictor = Predictor(converted, device="cpu", optimize=optimize, precision="fp32")
     for name, rgb, ref in images():
         det = predictor.predict([rgb])[0]
         missing, extra = unmatched(det, ref)
