@@ -55,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{name}-cost", type=float, default=default, help=f"seconds to {name} a box")
     for name in ("reject", "relabel", "adjust", "image"):
         parser.add_argument(f"--{name}-cost", type=float, help=f"seconds to {name} (default: derived, see the cost table)")
+    parser.add_argument("--coco", help="real data: a COCO file with the ground truth of --images (instead of generated shapes)")
+    parser.add_argument("--images", help="real data: the image folder the COCO file names are relative to")
+    parser.add_argument("--base", help="the first fine-tune starts from this checkpoint (e.g. one made by "
+                                       "`rnxstudio weights import`) instead of the CPU recipe's random init")
+    parser.add_argument("--base-prelabels", action="store_true",
+                        help="round 0 is pre-labelled by --base too (when it already knows the classes, by name)")
     parser.add_argument("--out", help="keep the data, projects, checkpoints, loop.json and loop.png here")
     parser.add_argument("--quick", action="store_true", help="a two-round miniature in seconds (tiny images, 2 steps)")
 
@@ -71,16 +77,25 @@ def _quick(args: argparse.Namespace) -> None:
     args.image_size, args.max_steps = 96, 2
 
 
-def _truth(coco: dict, store, cat_ids: list[int]) -> dict[int, list]:
+def _truth(coco: dict, root: Path, store, cat_ids: list[int]) -> dict[int, list]:
+    """Project image id -> ground-truth boxes (project category ids) for the COCO file's images."""
     from rnxstudio.core.model import Box
 
-    ids = {Path(r.path).name: r.id for r in store.images()}
-    by_coco = {im["id"]: ids[im["file_name"]] for im in coco["images"]}
+    ids = {str(Path(store.absolute_path(r)).resolve()): r.id for r in store.images()}
+    by_coco = {}
+    for im in coco["images"]:
+        key = str((root / im["file_name"]).resolve())
+        if key not in ids:
+            raise SystemExit(f"{root / im['file_name']}: in the COCO file but not an image of the folder")
+        by_coco[im["id"]] = ids[key]
+    cat_index = {c["id"]: k for k, c in enumerate(coco["categories"])}
     out: dict[int, list] = {i: [] for i in by_coco.values()}
     for a in coco["annotations"]:
+        if a.get("iscrowd") or a["image_id"] not in by_coco:
+            continue
         x, y, w, h = a["bbox"]
         image_id = by_coco[a["image_id"]]
-        out[image_id].append(Box(x, y, x + w, y + h, category_id=cat_ids[a["category_id"] - 1], image_id=image_id))
+        out[image_id].append(Box(x, y, x + w, y + h, category_id=cat_ids[cat_index[a["category_id"]]], image_id=image_id))
     return out
 
 
@@ -127,15 +142,15 @@ def _finetune(session, base: str | None, run_dir: Path, args: argparse.Namespace
 def _ap50(checkpoint: str, held: Path, args: argparse.Namespace, size: int, max_size: int | None) -> float:
     from rnxstudio.ml.compare import evaluate_on_split
 
-    res = evaluate_on_split(checkpoint, held / "annotations.json", held, split="all", device=args.device,
+    res = evaluate_on_split(checkpoint, held / "annotations.json", getattr(args, "held_images", held), split="all", device=args.device,
                             size=size, max_size=max_size)
     return float(res.metrics.get("AP50") or 0.0)
 
 
 def run_loop(name: str, args: argparse.Namespace, costs: Costs, pool: Path, pool_coco: dict, held: Path, work: Path,
              *, prelabel: str, first: tuple[str, float | None] | None = None) -> LoopResult:
-    """One simulated labelling campaign in a fresh project on ``pool``."""
-    from rnxstudio.data.demo import CLASSES
+    """One simulated labelling campaign in a fresh project on ``pool`` (ground truth ``pool_coco``;
+    images of the folder that it does not list are never labelled)."""
     from rnxstudio.data.project import create_project
     from rnxstudio.data.session import ProjectSession
     from rnxstudio.ml.finetune_options import recommended_options
@@ -148,13 +163,13 @@ def run_loop(name: str, args: argparse.Namespace, costs: Costs, pool: Path, pool
     result = LoopResult(name)
     with ProjectSession(create_project(pool, work / "loop.rnxproj")) as session:
         session.fill_image_sizes()  # the GUI learns them when it shows an image
-        cat_ids = [session.add_category(c).id for c in CLASSES]  # the person sets up the classes
-        truth = _truth(pool_coco, session.store, cat_ids)
+        cat_ids = [session.add_category(c["name"]).id for c in pool_coco["categories"]]  # the person adds the classes
+        truth = _truth(pool_coco, pool, session.store, cat_ids)
         hard_names = {im["file_name"] for im in pool_coco["images"] if im.get("hard")}
         hard = {r.id for r in session.store.images() if Path(r.path).name in hard_names}
-        order = [r.id for r in sorted(session.store.images(), key=lambda r: r.path)]
+        order = [r.id for r in sorted(session.store.images(), key=lambda r: r.path) if r.id in truth]
         done: set[int] = set()
-        model: str | None = None
+        model: str | None = args.base if args.base_prelabels else None
         ap50: float | None = None
         for rnd in range(args.rounds):
             todo = [i for i in order if i not in done]
@@ -181,11 +196,13 @@ def run_loop(name: str, args: argparse.Namespace, costs: Costs, pool: Path, pool
                    "loop_one_s": loop_seconds(acts, costs, "one") / acts.images,
                    "ap50": ap50, "finetune_min": None, "actions": acts.as_dict()}
             row["ratio"] = row["loop_all_s" if args.accept == "all" else "loop_one_s"] / row["draw_s"]
-            if rnd < args.rounds - 1 and (model is None or prelabel == "latest"):
-                if model is None and first is not None:
+            if rnd < args.rounds - 1 and (not result.checkpoints or prelabel == "latest"):
+                if first is not None:
                     model, ap50 = first  # the replay: the first model, made once by the main run
+                    result.checkpoints.append(first)
                 else:
-                    model, row["finetune_min"] = _finetune(session, model, work / f"run{rnd}", args, f"{name} round {rnd}")
+                    base = model if result.checkpoints else args.base
+                    model, row["finetune_min"] = _finetune(session, base, work / f"run{rnd}", args, f"{name} round {rnd}")
                     ap50 = _ap50(model, held, args, rec.size, rec.max_size)
                     result.checkpoints.append((model, ap50))
             result.rows.append(row)
@@ -222,6 +239,30 @@ def _summary(results: list[LoopResult], accept: str) -> list[str]:
     return lines
 
 
+def _real_data(args: argparse.Namespace, root: Path) -> tuple[Path, dict, Path]:
+    """--coco/--images: the last --held-out images (file order) become the held-out set (a COCO
+    subset written under ``root``, evaluated on the same folder); the rest are the pool."""
+    if not args.images:
+        raise SystemExit("--coco needs --images (the folder its file names are relative to)")
+    images = Path(args.images)
+    coco = json.loads(Path(args.coco).read_text())
+    ims = sorted(coco["images"], key=lambda im: im["file_name"])
+    if len(ims) <= args.held_out:
+        raise SystemExit(f"{args.coco}: {len(ims)} images, not more than --held-out {args.held_out}")
+    held_ids = {im["id"] for im in ims[len(ims) - args.held_out:]}
+
+    def subset(keep: set[int]) -> dict:
+        return dict(coco, images=[im for im in coco["images"] if im["id"] in keep],
+                    annotations=[a for a in coco["annotations"] if a["image_id"] in keep])
+
+    pool_coco = subset({im["id"] for im in ims} - held_ids)
+    held = root / "heldout"
+    held.mkdir(parents=True, exist_ok=True)
+    (held / "annotations.json").write_text(json.dumps(subset(held_ids)))
+    args.held_images = images
+    return images, pool_coco, held
+
+
 def run(args: argparse.Namespace) -> int:
     from rnxstudio.bench.loop_plot import line_chart
     from rnxstudio.data.demo_hard import make_loop_dataset
@@ -230,8 +271,9 @@ def run(args: argparse.Namespace) -> int:
         _quick(args)
     costs = Costs(draw=args.draw_cost, verify=args.verify_cost, reject=args.reject_cost, relabel=args.relabel_cost,
                   adjust=args.adjust_cost, image=args.image_cost)
-    print(f"bench loop: {args.rounds} rounds of {args.round_images} images from a pool of {args.pool} "
-          f"({args.image_size}px, hard share {args.hard_share:g}), held-out {args.held_out}; fine-tune "
+    data = (f"{args.coco} on {args.images}" if args.coco else
+            f"a pool of {args.pool} generated {args.image_size}px scenes (hard share {args.hard_share:g})")
+    print(f"bench loop: {args.rounds} rounds of {args.round_images} images from {data}, held-out {args.held_out}; fine-tune "
           f"{args.minutes:g} min/round{f' (max {args.max_steps} steps)' if args.max_steps else ''} on {args.device}; "
           f"pre-label with the {args.prelabel} model, {args.order} order, accept {args.accept}, slider {args.threshold:g}")
     print("costs (seconds per action):")
@@ -240,9 +282,13 @@ def run(args: argparse.Namespace) -> int:
     tmp = None if args.out else tempfile.TemporaryDirectory(prefix="rnx-bench-loop-")
     root = Path(args.out) if args.out else Path(tmp.name)
     try:
-        pool, held = root / "pool", root / "heldout"
-        pool_coco = make_loop_dataset(args.pool, args.image_size, args.seed, pool, hard_share=args.hard_share)
-        make_loop_dataset(args.held_out, args.image_size, args.seed + 1, held, hard_share=args.hard_share, prefix="held")
+        if args.coco:
+            pool, pool_coco, held = _real_data(args, root)
+        else:
+            pool, held = root / "pool", root / "heldout"
+            pool_coco = make_loop_dataset(args.pool, args.image_size, args.seed, pool, hard_share=args.hard_share)
+            make_loop_dataset(args.held_out, args.image_size, args.seed + 1, held, hard_share=args.hard_share,
+                              prefix="held")
         name = f"{args.prelabel} model, {args.order} order"
         print(HEADER)
         results = [run_loop(name, args, costs, pool, pool_coco, held, root / "main", prelabel=args.prelabel)]
@@ -264,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
         png = line_chart(out_dir / "loop.png", series,
                          title=f"simulated seconds per image by round (draw {costs.draw:g} s, verify {costs.verify:g} s)")
         (out_dir / "loop.json").write_text(json.dumps(
-            {"args": {k: v for k, v in vars(args).items() if k != "func"},
+            {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
              "costs": [list(c) for c in costs.table()],
              "results": [{"name": r.name, "rows": r.rows, "checkpoints": r.checkpoints} for r in results]}, indent=1))
         print(f"plot: {png}; figures: {out_dir / 'loop.json'}")
