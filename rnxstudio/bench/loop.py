@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hard-share", type=float, default=0.3, help="share of hard scenes (small, overlapping, low contrast)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--minutes", type=float, default=3.0, help="fine-tune budget per round (wall clock)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="--minutes on the wall clock, or in process CPU time / torch threads (the same compute as "
+                             "that many minutes on otherwise idle cores; for a shared machine)")
     parser.add_argument("--max-steps", type=int, help="cap each fine-tune at this many steps (tests, quick tries)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--prelabel", choices=("latest", "first"), default="latest",
@@ -114,8 +117,9 @@ def _prelabel(session, checkpoint: str, image_ids: list[int], device: str) -> No
     end_to_end(predictor, paths, session, ids, cats, None, None)
 
 
-def _finetune(session, base: str | None, run_dir: Path, args: argparse.Namespace, label: str) -> tuple[str, float]:
-    """One fine-tune the way the Fine-tune dialog starts it; (best checkpoint, wall minutes)."""
+def _finetune(session, base: str | None, run_dir: Path, args: argparse.Namespace, label: str) -> tuple[str, float, float]:
+    """One fine-tune the way the Fine-tune dialog starts it; (best checkpoint, minutes on the
+    budget's clock, wall minutes)."""
     from rnxstudio.ml.finetune_options import recommended_options
     from rnxstudio.ml.project_run import finish_run, record_checkpoint, start_run
     from rnxstudio.ml.train import finetune
@@ -124,8 +128,9 @@ def _finetune(session, base: str | None, run_dir: Path, args: argparse.Namespace
     opts.base = base or opts.base
     opts.epochs, opts.minutes, opts.max_steps = None, args.minutes, args.max_steps
     run = start_run(session, opts, run_dir)
-    cfg = run.cfg.replace(on_checkpoint=lambda p, info: record_checkpoint(session, run.run_id, p, info, name=label))
-    t0 = time.monotonic()
+    cfg = run.cfg.replace(on_checkpoint=lambda p, info: record_checkpoint(session, run.run_id, p, info, name=label),
+                          clock=_clock(args))
+    t0, w0 = _clock(args)(), time.monotonic()
     gen = finetune(cfg)
     while True:
         try:
@@ -136,7 +141,17 @@ def _finetune(session, base: str | None, run_dir: Path, args: argparse.Namespace
         if p.kind in ("start", "done") or (p.kind == "step" and p.message):
             print(f"  {label}: {p.message}", flush=True)
     finish_run(session, run.run_id)
-    return final, (time.monotonic() - t0) / 60
+    return final, (_clock(args)() - t0) / 60, (time.monotonic() - w0) / 60
+
+
+def _clock(args: argparse.Namespace):
+    """The fine-tune budget's clock (seconds): wall, or process CPU time over torch's threads."""
+    if args.clock == "wall":
+        return time.monotonic
+    import torch
+
+    threads = torch.get_num_threads()
+    return lambda: time.process_time() / threads
 
 
 def _ap50(checkpoint: str, held: Path, args: argparse.Namespace, size: int, max_size: int | None) -> float:
@@ -194,7 +209,7 @@ def run_loop(name: str, args: argparse.Namespace, costs: Costs, pool: Path, pool
                    "draw_s": drawing_seconds(acts, costs) / acts.images,
                    "loop_all_s": loop_seconds(acts, costs, "all") / acts.images,
                    "loop_one_s": loop_seconds(acts, costs, "one") / acts.images,
-                   "ap50": ap50, "finetune_min": None, "actions": acts.as_dict()}
+                   "ap50": ap50, "finetune_min": None, "finetune_wall_min": None, "actions": acts.as_dict()}
             row["ratio"] = row["loop_all_s" if args.accept == "all" else "loop_one_s"] / row["draw_s"]
             if rnd < args.rounds - 1 and (not result.checkpoints or prelabel == "latest"):
                 if first is not None:
@@ -202,7 +217,8 @@ def run_loop(name: str, args: argparse.Namespace, costs: Costs, pool: Path, pool
                     result.checkpoints.append(first)
                 else:
                     base = model if result.checkpoints else args.base
-                    model, row["finetune_min"] = _finetune(session, base, work / f"run{rnd}", args, f"{name} round {rnd}")
+                    model, row["finetune_min"], row["finetune_wall_min"] = _finetune(
+                        session, base, work / f"run{rnd}", args, f"{name} round {rnd}")
                     ap50 = _ap50(model, held, args, rec.size, rec.max_size)
                     result.checkpoints.append((model, ap50))
             result.rows.append(row)
@@ -274,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     data = (f"{args.coco} on {args.images}" if args.coco else
             f"a pool of {args.pool} generated {args.image_size}px scenes (hard share {args.hard_share:g})")
     print(f"bench loop: {args.rounds} rounds of {args.round_images} images from {data}, held-out {args.held_out}; fine-tune "
-          f"{args.minutes:g} min/round{f' (max {args.max_steps} steps)' if args.max_steps else ''} on {args.device}; "
+          f"{args.minutes:g} min/round ({args.clock} clock){f' (max {args.max_steps} steps)' if args.max_steps else ''} on {args.device}; "
           f"pre-label with the {args.prelabel} model, {args.order} order, accept {args.accept}, slider {args.threshold:g}")
     print("costs (seconds per action):")
     for action, secs, src in costs.table():
