@@ -26,7 +26,7 @@ def line_chart(path: str | Path, series: dict[str, Sequence[float | None]], *, t
         x = left + (pw * i / max(1, n - 1))
         return x, top + ph * (1 - v / ymax)
 
-    d.text((left, 12), title, fill="black")
+    d.text((left, 6), title, fill="black")
     d.rectangle([left, top, left + pw, top + ph], outline="#999999")
     for k in range(6):  # y grid
         v = ymax * k / 5

@@ -117,3 +117,23 @@ def test_two_round_miniature(tmp_path, capsys):
         assert r["loop_one_s"] * r["images"] == pytest.approx(loop_seconds(a, Costs(), "one"))
     assert (tmp_path / "loop.png").stat().st_size > 1000
     assert "extreme clicking" in out and "Papadopoulos et al. CVPR 2016" in out
+
+
+def test_real_photos_path_with_a_coco_ground_truth(tmp_path, capsys):
+    """--coco/--images: a folder with a COCO file (here generated, named like photos), the last
+    --held-out images held out, the project's classes from the file."""
+    from rnxstudio.bench import run_bench
+    from rnxstudio.data.demo import make_shapes_dataset
+
+    coco = make_shapes_dataset(9, 96, seed=4, out_dir=tmp_path / "photos")
+    (tmp_path / "photos" / "annotations.json").rename(tmp_path / "gt.json")
+    argv = ["--coco", str(tmp_path / "gt.json"), "--images", str(tmp_path / "photos"), "--rounds", "2",
+            "--round-images", "3", "--held-out", "3", "--max-steps", "1", "--out", str(tmp_path / "out")]
+    assert run_bench("loop", argv) == 0
+    rows = json.loads((tmp_path / "out" / "loop.json").read_text())["results"][0]["rows"]
+    assert [r["images"] for r in rows] == [3, 3]
+    first_six = sorted(coco["images"], key=lambda im: im["file_name"])[:6]
+    assert sum(r["boxes"] for r in rows) == sum(1 for a in coco["annotations"]
+                                                 if a["image_id"] in {im["id"] for im in first_six})
+    held = json.loads((tmp_path / "out" / "heldout" / "annotations.json").read_text())
+    assert len(held["images"]) == 3 and capsys.readouterr().out.strip().splitlines()[-1].startswith("loop: round 1")
