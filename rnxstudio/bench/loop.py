@@ -162,6 +162,18 @@ def _ap50(checkpoint: str, held: Path, args: argparse.Namespace, size: int, max_
     return float(res.metrics.get("AP50") or 0.0)
 
 
+def queue_order(store, todo: list[int], threshold: float) -> list[int]:
+    """``todo`` (unlabelled, pre-labelled images) as the review queue ranks them. Its
+    disagreement mode ranks images a person has labelled (model vs person); for choosing what to
+    label next it ranks unlabelled ones by predictions near the slider (uncertainty). Images the
+    queue leaves out (no predictions at all) follow in file order."""
+    from rnxstudio.ml.review import review_queue
+
+    ranked = [it.image_id for it in review_queue(store, "uncertainty", include_zero=True, score_thresh=threshold,
+                                                 image_ids=todo)]
+    return ranked + [i for i in todo if i not in set(ranked)]
+
+
 def run_loop(name: str, args: argparse.Namespace, costs: Costs, pool: Path, pool_coco: dict, held: Path, work: Path,
              *, prelabel: str, first: tuple[str, float | None] | None = None) -> LoopResult:
     """One simulated labelling campaign in a fresh project on ``pool`` (ground truth ``pool_coco``;
@@ -169,7 +181,6 @@ def run_loop(name: str, args: argparse.Namespace, costs: Costs, pool: Path, pool
     from rnxstudio.data.project import create_project
     from rnxstudio.data.session import ProjectSession
     from rnxstudio.ml.finetune_options import recommended_options
-    from rnxstudio.ml.review import review_queue
 
     if work.exists():  # an earlier run into the same --out: start afresh
         shutil.rmtree(work)
@@ -190,9 +201,7 @@ def run_loop(name: str, args: argparse.Namespace, costs: Costs, pool: Path, pool
             todo = [i for i in order if i not in done]
             if model is not None and args.order == "queue":
                 _prelabel(session, model, todo, args.device)  # pre-label all unlabelled, then the queue
-                ranked = [it.image_id for it in review_queue(session.store, "uncertainty", include_zero=True,
-                                                             score_thresh=args.threshold, image_ids=todo)]
-                chosen = (ranked + [i for i in todo if i not in ranked])[:args.round_images]
+                chosen = queue_order(session.store, todo, args.threshold)[:args.round_images]
             else:
                 chosen = todo[:args.round_images]
                 if model is not None:

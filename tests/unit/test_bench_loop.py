@@ -137,3 +137,20 @@ def test_real_photos_path_with_a_coco_ground_truth(tmp_path, capsys):
                                                  if a["image_id"] in {im["id"] for im in first_six})
     held = json.loads((tmp_path / "out" / "heldout" / "annotations.json").read_text())
     assert len(held["images"]) == 3 and capsys.readouterr().out.strip().splitlines()[-1].startswith("loop: round 1")
+
+
+def test_queue_order_puts_uncertain_images_first(tmp_path):
+    from rnxstudio.bench.loop import queue_order
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(folder / f"{name}.png")
+    with ProjectSession(create_project(folder, tmp_path / "p.rnxproj")) as s:
+        cid = s.add_category("x").id
+        a, b, c = sorted(s.store.image_ids(), key=lambda i: s.store.image(i).path)
+        s.set_predictions(a, [Box(1, 1, 9, 9, category_id=cid, image_id=a, source=BoxSource.PREDICTED, score=0.97)],
+                          model_name="m")
+        s.set_predictions(b, [Box(1, 1, 9, 9, category_id=cid, image_id=b, source=BoxSource.PREDICTED, score=0.52)],
+                          model_name="m")
+        assert queue_order(s.store, [a, b, c], 0.5) == [b, a, c]  # near the slider first; no predictions last
