@@ -128,8 +128,15 @@ def _finetune(session, base: str | None, run_dir: Path, args: argparse.Namespace
     opts.base = base or opts.base
     opts.epochs, opts.minutes, opts.max_steps = None, args.minutes, args.max_steps
     run = start_run(session, opts, run_dir)
-    cfg = run.cfg.replace(on_checkpoint=lambda p, info: record_checkpoint(session, run.run_id, p, info, name=label),
-                          clock=_clock(args))
+    recorded: list[int] = []  # the run's model record, updated as its best file improves (as the GUI does)
+
+    def on_checkpoint(path: Path, info: dict) -> None:
+        model = record_checkpoint(session, run.run_id, path, info, name=label,
+                                  known_model_id=recorded[-1] if recorded else None)
+        if model is not None:
+            recorded.append(model.id)
+
+    cfg = run.cfg.replace(on_checkpoint=on_checkpoint, clock=_clock(args))
     t0, w0 = _clock(args)(), time.monotonic()
     gen = finetune(cfg)
     while True:
