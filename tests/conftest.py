@@ -114,4 +114,5 @@ def window(qtbot, tmp_path):
     qtbot.addWidget(w)
     w.show()
     yield w
+    w.ask_before_quit = False  # a test that ends with a job running must not wait for an answer
     w.close()

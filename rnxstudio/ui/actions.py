@@ -25,6 +25,11 @@ class ActionSpec:
     tip: str = ""
     checkable: bool = False
     toolbar: bool = False
+    keys: tuple[str, ...] = ()
+    """Keys and gestures a widget handles itself (the canvas, the lists): listed in F1 and the
+    tooltip as written, never bound as QAction shortcuts."""
+    menu_entry: bool = True
+    """False for key-only rows (1–9, arrow nudges, Esc, Space-drag): in F1, not in a menu."""
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -37,6 +42,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("export_coco", "Export &COCO…", "File", "fa5s.file-export", ("Ctrl+E",), "Export labels as COCO JSON", toolbar=True),
     ActionSpec("export_voc", "Export Pascal &VOC…", "File", "fa5s.file-code", ("Ctrl+Alt+E",), "Export labels as Pascal VOC XML"),
     ActionSpec("export_yolo", "Export &YOLO…", "File", "fa5s.file-alt", ("Ctrl+Alt+Y",), "Export labels as YOLO txt"),
+    ActionSpec("import_folder", "Import &Folder…", "File", "fa5s.folder-plus", ("Ctrl+Alt+I",), "Open an unzipped export of another tool (Label Studio, Roboflow, CVAT, labelme, VOC, COCO, YOLO)"),
     ActionSpec("import_labels", "&Import Labels…", "File", "fa5s.file-import", ("Ctrl+I",), "Import COCO / VOC / YOLO labels"),
     ActionSpec("quit", "&Quit", "File", "fa5s.sign-out-alt", ("Ctrl+Q",), "Quit rnxstudio"),
     # Edit
@@ -52,8 +58,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("cycle_selection", "Cycle &Selection", "Edit", "fa5s.sync", ("Tab",), "Select the next box"),
     ActionSpec("accept", "&Accept Predictions", "Edit", "fa5s.check", ("Return", "Enter"), "Turn selected predictions into accepted boxes", toolbar=True),
     ActionSpec("accept_all", "Accept All ≥ &Threshold", "Edit", "fa5s.check-double", ("Ctrl+Return",), "Accept every prediction at or above the confidence slider"),
+    ActionSpec("verify_accepts", "Verify Accepts Shown Predictions", "Edit", "fa5s.clipboard-check", ("Ctrl+Alt+A",), "Verifying an image accepts the predictions showing (at or above the confidence slider); off: ask each time", checkable=True),
     ActionSpec("reject", "Re&ject Predictions", "Edit", "fa5s.times", ("R",), "Remove the selected predictions"),
     ActionSpec("change_class", "Change &Class…", "Edit", "fa5s.tag", ("E",), "Pick a class for the selected boxes (type to filter)"),
+    ActionSpec("reject_image_predictions", "Reject All Predictions on This &Image", "Edit", "fa5s.ban", ("Ctrl+Shift+Del",), "Remove every prediction of this image (undoable)"),
+    ActionSpec("class_keys", "Relabel selected boxes / pick the class for new boxes", "Edit", "fa5s.tag", (), "With boxes selected: give them class N; else: draw the next box as class N", keys=tuple("123456789"), menu_entry=False),
+    ActionSpec("nudge", "Nudge selected boxes 1 px (Shift: 10 px)", "Edit", "fa5s.arrows-alt", (), "Move the selected boxes on the image", keys=("Left", "Right", "Up", "Down", "Shift+Arrow"), menu_entry=False),
+    ActionSpec("escape", "Cancel the gesture / leave draw mode / clear the selection", "Edit", "fa5s.times-circle", (), "Escape on the image", keys=("Esc",), menu_entry=False),
     # View
     ActionSpec("fit", "&Fit to Window", "View", "fa5s.expand", ("F",), "Scale the image to fit", toolbar=True),
     ActionSpec("zoom_100", "Actual &Size", "View", "fa5s.search", ("Ctrl+0",), "Show the image at 100 %"),
@@ -61,10 +72,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("zoom_out", "Zoom &Out", "View", "fa5s.search-minus", ("Ctrl+-",), "Zoom out"),
     ActionSpec("toggle_predictions", "Show &Predictions", "View", "fa5s.eye", ("P",), "Show or hide predicted boxes", checkable=True),
     ActionSpec("only_current_class", "Only &Current Class", "View", "fa5s.filter", ("Ctrl+Shift+F",), "Show only boxes of the current class", checkable=True),
+    ActionSpec("toggle_crowd", "Show C&rowd Regions", "View", "fa5s.users", ("Ctrl+Shift+C",), "Show or hide COCO crowd regions (hatched; not selectable)", checkable=True),
+    ActionSpec("pan", "Pan the image", "View", "fa5s.hand-paper", (), "Hold Space and drag on the image (or drag with the middle button)", keys=("Space + drag", "Middle-drag"), menu_entry=False),
     # Go
     ActionSpec("next_image", "&Next Image", "Go", "fa5s.arrow-right", ("D",), "Next image (LabelImg: D)", toolbar=True),
     ActionSpec("prev_image", "&Previous Image", "Go", "fa5s.arrow-left", ("A",), "Previous image (LabelImg: A)", toolbar=True),
-    ActionSpec("verify_next", "&Verify and Next", "Go", "fa5s.check-circle", ("Space",), "Mark this image verified and go to the next unverified one", toolbar=True),
+    ActionSpec("verify_next", "&Verify and Next", "Go", "fa5s.check-circle", (), "Mark this image verified and go to the next unverified one", toolbar=True, keys=("Space (tap)",)),
     ActionSpec("next_frame", "Next &Frame", "Go", "fa5s.step-forward", (".", "Alt+Right"), "Next video frame"),
     ActionSpec("prev_frame", "Previous F&rame", "Go", "fa5s.step-backward", (",", "Alt+Left"), "Previous video frame"),
     ActionSpec("copy_to_next_frame", "Copy Boxes to Next Frame", "Go", "fa5s.angle-double-right", ("Ctrl+.",), "Copy this frame's boxes to the next frame and go there"),
@@ -73,6 +86,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("choose_model", "Choose &Model…", "Model", "fa5s.brain", ("Ctrl+M",), "Pick a zoo model or a checkpoint file"),
     ActionSpec("prelabel_current", "Pre-label &Current Image", "Model", "fa5s.magic", ("Ctrl+R",), "Run the detector on this image", toolbar=True),
     ActionSpec("prelabel_all", "Pre-label &All…", "Model", "fa5s.forward", ("Ctrl+Shift+R",), "Run the detector on many images"),
+    ActionSpec("map_classes", "Ma&p Model Classes…", "Model", "fa5s.exchange-alt", ("Ctrl+Alt+M",), "Map the loaded model's classes to the project's classes (or ignore them)"),
     ActionSpec("auto_prelabel", "Pre-label on &Arrival", "Model", "fa5s.bolt", ("Ctrl+Alt+R",), "Run the detector whenever an image is shown", checkable=True),
     ActionSpec("finetune", "&Fine-tune…", "Model", "fa5s.graduation-cap", ("Ctrl+T",), "Fine-tune the detector on the corrected labels"),
     ActionSpec("review_queue", "&Review Queue", "Model", "fa5s.list-ol", ("Ctrl+Shift+Q",), "Images sorted by model disagreement or uncertainty"),
@@ -96,8 +110,13 @@ def spec(action_id: str) -> ActionSpec:
     raise KeyError(action_id)
 
 
+def key_texts(a: ActionSpec) -> list[str]:
+    """Every key of an action as the user reads it: bound shortcuts, then widget-handled keys."""
+    return [QKeySequence(s).toString(QKeySequence.NativeText) for s in a.shortcuts] + list(a.keys)
+
+
 def tooltip(a: ActionSpec) -> str:
-    keys = " / ".join(QKeySequence(s).toString(QKeySequence.NativeText) for s in a.shortcuts)
+    keys = " / ".join(key_texts(a))
     return f"{a.tip} ({keys})" if keys else a.tip
 
 
@@ -117,12 +136,12 @@ def build_actions(parent: QWidget) -> dict[str, QAction]:
 
 
 def shortcut_rows(only: set[str] | None = None) -> list[tuple[str, str, str]]:
-    """(menu, action text, shortcuts) for the help dialog — generated, never hand-written.
-    ``only`` limits the rows to the actions the window actually shows."""
+    """(menu, action text, keys) for the help dialog, in menu order (the order of :data:`MENUS`,
+    then of the table) — generated, never hand-written. ``only`` limits the rows to the actions
+    the window actually shows; key-only rows are always listed."""
     rows = []
-    for a in ACTIONS:
-        if only is not None and a.id not in only:
+    for a in sorted(ACTIONS, key=lambda a: MENUS.index(a.menu)):
+        if only is not None and a.id not in only and a.menu_entry:
             continue
-        keys = ", ".join(QKeySequence(s).toString(QKeySequence.NativeText) for s in a.shortcuts)
-        rows.append((a.menu, a.text.replace("&", "").rstrip("…"), keys or "—"))
+        rows.append((a.menu, a.text.replace("&", "").rstrip("…"), ", ".join(key_texts(a)) or "—"))
     return rows

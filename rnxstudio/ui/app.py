@@ -36,7 +36,7 @@ def _close_on_signals(app: QApplication, window) -> None:
     from PySide6.QtCore import QTimer
 
     def close_and_quit() -> None:
-        window.close()
+        window.close_without_asking()  # a signal is an order, not a question
         app.quit()
 
     def handler(_signum, _frame):

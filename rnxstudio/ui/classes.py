@@ -1,19 +1,23 @@
 """The Classes feature: the Classes dock follows the project's classes, and its requests — add,
-rename, merge, delete — become undoable session edits. Keys 1–9 pick a class; "only current
-class" filters the canvas by it."""
+rename, merge, delete — become undoable session edits. Keys 1–9 (bound from the action table's
+``class_keys`` row) announce :attr:`number_pressed`; editing relabels the selected boxes or picks
+the class. "Only current class" filters the canvas by it."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget
 
 from rnxstudio.core.model import Category
+from rnxstudio.ui.actions import spec
 from rnxstudio.ui.class_panel import ClassPanel
 from rnxstudio.ui.context import AppContext
 
 
 class ClassesFeature(QObject):
+    number_pressed = Signal(int)  # 1–9: the n-th class of the panel
+
     def __init__(self, ctx: AppContext) -> None:
         super().__init__(ctx.window)
         self.ctx = ctx
@@ -34,13 +38,18 @@ class ClassesFeature(QObject):
         p.score_changed.connect(cv.set_min_score)
         p.opacity_changed.connect(cv.set_opacity)
         cv.set_min_score(p.threshold)
-        for n in range(1, 10):
-            QShortcut(QKeySequence(str(n)), ctx.window).activated.connect(lambda n=n: p.select_number(n))
+        for n, key in enumerate(spec("class_keys").keys, start=1):
+            QShortcut(QKeySequence(key), ctx.window).activated.connect(lambda n=n: self.number_pressed.emit(n))
         ctx.actions.handle(only_current_class=self._toggle_class_filter)
 
     def _show_categories(self) -> None:
         store = self.ctx.nav.store
         self.panel.set_categories(store.categories() if store is not None else [], current=self.panel.current_id())
+
+    def category_at(self, n: int) -> int | None:
+        """The id of the n-th (1-based) class in the panel, or None."""
+        cats = self.panel.categories()
+        return cats[n - 1].id if 1 <= n <= len(cats) else None
 
     def categories(self) -> list[Category]:
         return self.panel.categories()

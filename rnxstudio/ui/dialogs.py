@@ -1,4 +1,5 @@
-"""Small dialogs: keyboard shortcuts (generated from the action table) and About."""
+"""Small dialogs: keyboard shortcuts (generated from the action table, in menu order; not
+sortable, so it stays in that order) and About."""
 
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ class ShortcutsDialog(QDialog):
         table.setEditTriggers(QTableWidget.NoEditTriggers)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         table.horizontalHeader().setStretchLastSection(True)
-        table.setSortingEnabled(True)
         self.table = table
         buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
         buttons.rejected.connect(self.reject)
@@ -47,6 +47,21 @@ def show_shortcuts(window) -> ShortcutsDialog:
     dlg = ShortcutsDialog(window, visible)
     dlg.open()
     return dlg
+
+
+def ask_quit_while_busy(parent: QWidget, work: list[str]) -> bool:
+    """One question for every job still running: True = cancel them and quit."""
+    what = " and ".join(work)
+    box = QMessageBox(QMessageBox.Question, "Quit rnxstudio",
+                      f"{what[0].upper()}{what[1:]} is still running.\n\nQuitting cancels it; a training run "
+                      "keeps its last resumable checkpoint and can be resumed later.", QMessageBox.NoButton, parent)
+    box.setObjectName("quit_while_busy")
+    quit_button = box.addButton("Cancel the job and quit", QMessageBox.DestructiveRole)
+    keep = box.addButton("Keep working", QMessageBox.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.exec()
+    return box.clickedButton() is quit_button
 
 
 def show_about(window) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QInputDialog
 
 from rnxstudio.core import commands as cmd
 from rnxstudio.core.model import Box, BoxSource, ImageStatus, InvalidBoxError, clip_box
 from rnxstudio.ui.class_panel import ClassPicker
 from rnxstudio.ui.classes import ClassesFeature
 from rnxstudio.ui.context import AppContext
+from rnxstudio.ui import verify
 from rnxstudio.ui.session_qt import touches
 
 DUPLICATE_OFFSET = 10.0
@@ -71,11 +72,12 @@ class EditingController(QObject):
         cv.accept_requested.connect(self.accept)
         cv.edit_class_requested.connect(lambda ids: self.change_class(ids))
         cv.space_tapped.connect(self.verify_and_next)
+        classes.number_pressed.connect(self.number_key)
         ctx.actions.handle(
             undo=self.undo,
             redo=self.redo,
             draw_box=lambda: cv.set_mode("draw"),
-            delete_boxes=lambda: self.delete_boxes(cv.selected_ids()),
+            delete_boxes=cv.delete_selected,  # locked boxes stay
             duplicate_boxes=self.duplicate,
             copy_boxes=self.copy,
             paste_boxes=self.paste,
@@ -86,11 +88,16 @@ class EditingController(QObject):
             accept=lambda: self.accept(cv.selected_ids()),
             accept_all=self.accept_all,
             reject=self.reject,
+            reject_image_predictions=self.reject_image_predictions,
             change_class=lambda: self.change_class(cv.selected_ids()),
             toggle_predictions=cv.set_show_predictions,
+            toggle_crowd=cv.set_show_crowd,
             verify_next=self.verify_and_next,
+            verify_accepts=lambda on: verify.set_accepts_shown(ctx, on),
         )
         ctx.actions.by_id["toggle_predictions"].setChecked(True)
+        ctx.actions.by_id["toggle_crowd"].setChecked(True)
+        ctx.actions.by_id["verify_accepts"].setChecked(verify.accepts_shown(ctx))
         self._on_history(None, None)
 
     @property
@@ -116,16 +123,45 @@ class EditingController(QObject):
             self.session.redo()
 
     # ---- edits ------------------------------------------------------------------------------
+    def ask_class_name(self) -> str | None:
+        """The first box of a project without classes asks for its class (labelme's habit)."""
+        name, ok = QInputDialog.getText(self.ctx.window, "New class", "This project has no classes yet.\n"
+                                        "Class of the box you drew:")
+        return name.strip() if ok and name.strip() else None
+
     def _current_category(self) -> int | None:
         cid = self.classes.current_id()
+        if cid is not None or self.session is None:
+            return cid
+        if self.classes.categories():
+            self.ctx.status.error("No class", "Pick a class in the Classes panel (or press 1–9) first.")
+            return None
+        name = self.ask_class_name()
+        if name is None:
+            self.ctx.status.message("Box not added: it needs a class", 5000)
+            return None
+        cat = self.session.store.category_by_name(name) or self.classes.add(name)
+        return cat.id if cat is not None else None
+
+    def number_key(self, n: int) -> None:
+        """1–9: relabel the selected boxes as the n-th class (one undo step), else pick that class
+        for the next box."""
+        cid = self.classes.category_at(n)
         if cid is None:
-            self.ctx.status.error("No class", "Add a class first (Classes panel → Add class…).")
-        return cid
+            self.ctx.status.message(f"There is no class {n}", 3000)
+            return
+        ids = [b.id for b in self.canvas.boxes() if b.id in set(self.canvas.selected_ids()) and b.category_id != cid]
+        if ids:
+            self.change_class(ids, cid)
+        elif not self.canvas.selected_ids():
+            self.classes.panel.select_number(n)
 
     def add_box(self, xyxy) -> None:
         rec = self.nav.current
+        if rec is None:
+            return
         cid = self._current_category()
-        if rec is None or cid is None:
+        if cid is None:
             return
         command = cmd.AddBox(Box(*map(float, xyxy), category_id=cid, image_id=rec.id, source=BoxSource.MANUAL))
         if self.push(command) and command.created is not None:
@@ -157,6 +193,17 @@ class EditingController(QObject):
         if ids:
             self.push(cmd.RejectPredictions(ids))
 
+    def reject_image_predictions(self) -> None:
+        """Every prediction of the current image, shown or not (below the slider too)."""
+        rec, store = self.nav.current, self.nav.store
+        if rec is None or store is None:
+            return
+        ids = [b.id for b in store.boxes(rec.id) if b.source is BoxSource.PREDICTED]
+        if ids:
+            self.push(cmd.RejectPredictions(ids))
+        else:
+            self.ctx.status.message("No predictions on this image", 3000)
+
     def change_class(self, ids, category_id: int | None = None) -> None:
         ids = list(ids)
         if not ids or self.session is None:
@@ -180,15 +227,18 @@ class EditingController(QObject):
             return
         commands = []
         for b in boxes:
+            # a copy is a new drawn box: no model, no score, and none of the source file's fields
+            # (``extra`` holds the original COCO id, segmentation, attributes of *that* box)
             copy = replace(b, id=0, image_id=rec.id, source=BoxSource.MANUAL, score=None, verified=False,
-                           model_name=None)
+                           model_name=None, extra={}, edited=False, model_version=None)
             try:
                 commands.append(cmd.AddBox(clip_box(copy.with_coords(b.x1 + dx, b.y1 + dx, b.x2 + dx, b.y2 + dx),
                                                     rec.width, rec.height)))
             except InvalidBoxError:
                 continue
-        if commands:
-            self.session.push_group(commands, text)
+        if commands and self.session.push_group(commands, text):
+            # the copies end selected, ready to be moved or relabelled
+            self.canvas.select([c.created.id for c in commands if c.created is not None])
 
     def paste(self) -> None:
         self._add_copies(self.clipboard, 0.0, f"Paste {len(self.clipboard)} boxes")
@@ -231,7 +281,8 @@ class EditingController(QObject):
         rec = self.nav.current
         if rec is None or self.session is None:
             return
-        self.session.verify(rec.id)
+        if not verify.verify(self.ctx, rec.id, self.classes.threshold):
+            return
         ids = self.nav.files.ids()
         row = self.nav.current_row or 0
         for image_id in ids[row + 1:] + ids[:row]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QCheckBox, QFileDialog, QMessageBox
 
 from rnxstudio.data.errors import LabelFormatError
-from rnxstudio.data.exchange import ExchangeError
+from rnxstudio.data.exchange import ExchangeError, default_export_dir, export_conflicts
 from rnxstudio.ui.context import AppContext
 
 TITLES = {"coco": "Export COCO JSON", "voc": "Export Pascal VOC", "yolo": "Export YOLO"}
@@ -17,8 +17,37 @@ TITLES = {"coco": "Export COCO JSON", "voc": "Export Pascal VOC", "yolo": "Expor
 class ExchangeController:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self.provenance = False  # COCO export option, asked with "verified only?"
         ctx.actions.handle(export_coco=lambda: self.export("coco"), export_voc=lambda: self.export("voc"),
-                           export_yolo=lambda: self.export("yolo"), import_labels=lambda: self.import_file())
+                           export_yolo=lambda: self.export("yolo"), import_labels=lambda: self.import_file(),
+                           import_folder=self.import_folder)
+        ctx.nav.project_opened.connect(self._say_what_was_imported)
+
+    def import_folder(self, path: str | None = None) -> bool:
+        """An unzipped export of another tool (Label Studio, Roboflow, CVAT, labelme, VOCdevkit,
+        COCO, YOLO): opened as a project; the data layer detects the layout and imports it."""
+        if path is None:
+            path = QFileDialog.getExistingDirectory(self.ctx.window, "Import folder (an unzipped export)", str(Path.home()))
+            if not path:
+                return False
+        return self.ctx.nav.open_path(path)
+
+    def _say_what_was_imported(self, store) -> None:
+        note = store.meta("layout_import")
+        if note:
+            self.ctx.status.message(f"{store.meta('layout') or 'Labels'}: {note}", 15000)
+
+    def confirm_overwrite(self, fmt: str, out: str) -> bool:
+        """Ask before an export replaces label files already there."""
+        existing = export_conflicts(fmt, out)
+        if not existing:
+            return True
+        shown = "\n".join(str(p) for p in existing[:5]) + ("\n…" if len(existing) > 5 else "")
+        box = QMessageBox(QMessageBox.Warning, TITLES[fmt], f"This export replaces label files already in {out}:\n\n"
+                          f"{shown}\n\nReplace them?", QMessageBox.Yes | QMessageBox.Cancel, self.ctx.window)
+        box.setObjectName("export_overwrite")
+        box.setDefaultButton(QMessageBox.Cancel)
+        return box.exec() == QMessageBox.Yes
 
     def _session(self):
         session = self.ctx.nav.session
@@ -26,40 +55,59 @@ class ExchangeController:
             self.ctx.status.error("No project", "Open a folder, a video or the demo project first.")
         return session
 
-    def ask_verified_only(self) -> bool | None:
-        """Yes = verified images only, No = every image; None = cancelled."""
+    def ask_verified_only(self, fmt: str = "") -> bool | None:
+        """Yes = verified images only, No = every image; None = cancelled. For COCO the box also
+        offers "write each box's provenance" (off by default; read back by :attr:`provenance`)."""
         box = QMessageBox(QMessageBox.Question, "Export", "Export only the images marked verified?",
                           QMessageBox.Yes | QMessageBox.No | QMessageBox.Cancel, self.ctx.window)
+        box.setObjectName("export_question")
         box.setDefaultButton(QMessageBox.Yes)
+        check = None
+        if fmt == "coco":
+            check = QCheckBox("Write how each box came to be (drawn / accepted / edited, model and score) "
+                              "as COCO annotation attributes", box)
+            check.setChecked(self.provenance)
+            box.setCheckBox(check)
         answer = box.exec()
         if answer == QMessageBox.Cancel:
             return None
+        if check is not None:
+            self.provenance = check.isChecked()
         return answer == QMessageBox.Yes
 
     def export(self, fmt: str, out: str | None = None, verified_only: bool | None = None):
         session = self._session()
         if session is None:
             return None
-        root = str(session.store.root)
         if out is None:
+            start = default_export_dir(session.store, fmt)  # a new folder beside the images, never inside
             if fmt == "coco":
-                out, _ = QFileDialog.getSaveFileName(self.ctx.window, TITLES[fmt], str(Path(root) / "annotations.json"),
+                out, _ = QFileDialog.getSaveFileName(self.ctx.window, TITLES[fmt], str(start / "annotations.json"),
                                                      "COCO JSON (*.json)")
             else:
-                out = QFileDialog.getExistingDirectory(self.ctx.window, TITLES[fmt], root)
+                out = QFileDialog.getExistingDirectory(self.ctx.window, f"{TITLES[fmt]} (OK here: into {start.name})",
+                                                       str(start.parent))
+                if out and Path(out) == start.parent:  # accepted as proposed: the new folder
+                    out = str(start)
             if not out:
                 return None
+            if not self.confirm_overwrite(fmt, out):
+                return None
         if verified_only is None:
-            verified_only = self.ask_verified_only()
+            verified_only = self.ask_verified_only(fmt)
             if verified_only is None:
                 return None
         try:
-            result = session.export_labels(fmt, out, verified_only=verified_only)
+            result = session.export_labels(fmt, out, verified_only=verified_only,
+                                           provenance=self.provenance and fmt == "coco")
         except (ExchangeError, LabelFormatError, OSError) as exc:
             self.ctx.status.error(TITLES[fmt], str(exc))
             return None
-        note = f" ({len(result.skipped)} unreadable images skipped)" if result.skipped else ""
-        self.ctx.status.message(result.summary() + note, 10000)
+        # the summary says how many unreadable images were left out; the first few are named
+        note = ""
+        if result.skipped:
+            note = " — left out: " + "; ".join(result.skipped[:3]) + (" …" if len(result.skipped) > 3 else "")
+        self.ctx.status.message(result.summary() + note, 15000)
         return result
 
     def import_file(self, path: str | None = None):

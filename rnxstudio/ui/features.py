@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from rnxstudio.ui import classes, editing, export_actions, inspector_feature, prelabel, training, video_nav
+from rnxstudio.ui import classes, editing, export_actions, inspector_feature, objects_list, prelabel, training, video_nav
 from rnxstudio.ui.context import AppContext
+from rnxstudio.ui.keys import SpaceTap
 
 
 @dataclass
 class Features:
     classes: classes.ClassesFeature
     editing: editing.EditingController
+    objects: objects_list.ObjectsFeature
     exchange: export_actions.ExchangeController
     prelabel: prelabel.PrelabelController
     training: training.TrainingFeature
@@ -34,9 +36,15 @@ class Features:
 
 def install_features(ctx: AppContext, *, file_view) -> Features:
     cls = classes.install(ctx)
+    edit = editing.install(ctx, cls)
+    objects = objects_list.install(ctx)
+    space = SpaceTap(ctx.window)  # a Space tap in the lists verifies, as on the canvas
+    space.tapped.connect(ctx.actions.by_id["verify_next"].trigger)
+    space.watch(file_view, cls.panel.view, objects.view)
     return Features(
         classes=cls,
-        editing=editing.install(ctx, cls),
+        editing=edit,
+        objects=objects,
         exchange=export_actions.install(ctx),
         prelabel=prelabel.install(ctx, file_view),
         training=training.install(ctx),

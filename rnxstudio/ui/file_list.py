@@ -39,15 +39,17 @@ class FileListModel(QAbstractListModel):
         self._row_of: dict[int, int] = {}
         self._records: dict[int, ImageRecord] = {}
         self._filter: dict = {"status": None, "category_id": None, "search": None}
-        session.opened.connect(lambda s: self._set_store(s.store))
+        session.opened.connect(lambda s: self._set_store(s.store, new_project=True))
         session.closed.connect(lambda: self._set_store(None))
         session.images_changed.connect(self._on_images_changed)
         session.boxes_changed.connect(lambda _b, _i, cause: self._reload() if cause == "import" else None)
         session.categories_changed.connect(lambda: self._reload() if self._filter["category_id"] is not None else None)
 
     # ---- population -------------------------------------------------------------------
-    def _set_store(self, store) -> None:
+    def _set_store(self, store, *, new_project: bool = False) -> None:
         self._store = store
+        if new_project:  # a search or filter is about the project it was typed for
+            self._filter = {"status": None, "category_id": None, "search": None}
         self._reload()
 
     def set_filter(self, *, status=None, category_id=None, search=None) -> None:

@@ -20,6 +20,7 @@ from rnxstudio.data.sources import Source, SourceReader
 
 class ImageCache(QObject):
     ready = Signal(object, object, object)  # key, rgb ndarray | None, error text | None
+    _decoded = Signal(object, object, object, int)  # ... + generation; queued to the GUI thread
 
     def __init__(self, budget_bytes: int = 160 * 1024 * 1024, parent=None):
         super().__init__(parent)
@@ -29,6 +30,8 @@ class ImageCache(QObject):
         self._lock = threading.Lock()
         self._pending: dict[object, Future] = {}
         self._wanted: object = None
+        self._generation = 0  # bumped by clear(): keys (image ids) repeat across projects
+        self._decoded.connect(self._deliver)
         # one thread for images the user waits for, one for speculative decode-ahead; video
         # readers are per thread because cv2.VideoCapture is not thread-safe
         self._fg = ThreadPoolExecutor(1, thread_name_prefix="rnx-decode")
@@ -53,18 +56,24 @@ class ImageCache(QObject):
             return
         if self._closed or key in self._pending:
             return
-        self._pending[key] = self._fg.submit(self._work, key, source, True)
+        self._pending[key] = self._fg.submit(self._work, key, source, True, self._generation)
 
     def prefetch(self, items: list[tuple[object, Source]]) -> None:
         for key, source in items:
             if self._closed or self.get(key) is not None or key in self._pending:
                 continue
-            self._pending[key] = self._bg.submit(self._work, key, source, False)
+            self._pending[key] = self._bg.submit(self._work, key, source, False, self._generation)
 
     def clear(self) -> None:
+        """Forget everything, decodes in flight included: the next project's image 1 is not this
+        one's (a late decode of the old image 1 was shown, or blocked the new request)."""
         with self._lock:
             self._cache.clear()
             self._bytes = 0
+            self._generation += 1
+        for fut in list(self._pending.values()):
+            fut.cancel()
+        self._pending.clear()
 
     def shutdown(self) -> None:
         self._closed = True
@@ -74,7 +83,7 @@ class ImageCache(QObject):
         self._bg.shutdown(wait=True, cancel_futures=True)
 
     # ---- worker side ------------------------------------------------------------------
-    def _work(self, key, source: Source, foreground: bool) -> None:
+    def _work(self, key, source: Source, foreground: bool, generation: int = 0) -> None:
         if not foreground and self._wanted is not None and key == self._wanted:
             foreground = True
         reader = getattr(self._local, "reader", None)
@@ -87,17 +96,26 @@ class ImageCache(QObject):
             error = exc.reason
         except Exception as exc:  # noqa: BLE001 - any decode failure is shown, never raised
             error = str(exc) or type(exc).__name__
+        with self._lock:
+            stale = generation != self._generation
+        if stale:  # cleared meanwhile: the pending entry for this key (if any) is the new project's
+            return
         if arr is not None:
-            self._store(key, arr)
+            self._store(key, arr, generation)
         self._pending.pop(key, None)
         if self._closed:
             return
         if foreground or key == self._wanted:
+            self._decoded.emit(key, arr, error, generation)
+
+    def _deliver(self, key, arr, error, generation: int) -> None:
+        """On the GUI thread: a decode finished before a clear() is not the new project's image."""
+        if generation == self._generation and not self._closed:
             self.ready.emit(key, arr, error)
 
-    def _store(self, key, arr: np.ndarray) -> None:
+    def _store(self, key, arr: np.ndarray, generation: int | None = None) -> None:
         with self._lock:
-            if key in self._cache:
+            if key in self._cache or (generation is not None and generation != self._generation):
                 return
             self._cache[key] = arr
             self._bytes += arr.nbytes

@@ -11,6 +11,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDockWidget, QLabel
 
+from rnxstudio.ui.dock_sizes import scrollable
+
 from rnxstudio.ui.context import AppContext
 from rnxstudio.ui.ml_import import ml_lock
 
@@ -51,7 +53,7 @@ class InspectorFeature(QObject):
         self.panel = InspectorPanel(self.dock, model_names=list(MODELS))
         self.jobs = InspectorJobs(self.ctx.jobs, parent=self)
         self.panel.attach_worker(self.jobs)
-        self.dock.setWidget(self.panel)
+        self.dock.setWidget(scrollable(self.panel, self.dock))  # wide tables scroll, the canvas keeps its room
         if self._built is not None:
             self.jobs.set_model(self._built)
 

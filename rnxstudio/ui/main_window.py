@@ -30,7 +30,8 @@ from rnxstudio.ui.canvas import ImageCanvas
 from rnxstudio.ui.context import Actions, AppContext, StatusBar
 from rnxstudio.ui.controller import ProjectController
 from rnxstudio.ui.device import DeviceProbe
-from rnxstudio.ui.dialogs import show_about, show_shortcuts
+from rnxstudio.ui.dock_sizes import DockSizes
+from rnxstudio.ui.dialogs import ask_quit_while_busy, show_about, show_shortcuts
 from rnxstudio.ui.features import Features, install_features
 from rnxstudio.ui.file_list import STATUS_LABELS
 from rnxstudio.ui.jobs import JobEngine
@@ -39,6 +40,9 @@ from rnxstudio.ui.session_qt import SessionQt
 from rnxstudio.ui.settings import app_settings
 
 MAX_RECENT = 10
+LONG_JOBS = {"prelabel": "pre-labelling", "train": "training", "compare": "the backbone comparison",
+             "evaluate": "evaluation"}
+"""Job kinds a person started and may not want to lose by quitting (quit asks first)."""
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;All files (*)"
 
 
@@ -50,6 +54,8 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else app_settings()
         self.last_error: tuple[str, str] | None = None
         self._closing = False
+        self._asking = False
+        self.ask_before_quit = True  # False: quit cancels running jobs without asking (SIGTERM)
 
         self.sessions = SessionQt(self)
         self.controller = ProjectController(self.sessions, self)
@@ -78,6 +84,8 @@ class MainWindow(QMainWindow):
         self.canvas.cursor_moved.connect(self._on_cursor_moved)
         self.features: Features = install_features(self.ctx, file_view=self.file_view)
         self._build_menus_and_toolbar()
+        self.dock_sizes = DockSizes(self)
+        self.dock_sizes.watch()
         self._restore_geometry()
 
     # ---- construction -------------------------------------------------------------------
@@ -116,6 +124,7 @@ class MainWindow(QMainWindow):
         self._search_timer = QTimer(self, singleShot=True, interval=200)
         self._search_timer.timeout.connect(self._apply_filter)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.controller.files.modelReset.connect(self._show_position)  # a filter changes the count
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -292,6 +301,15 @@ class MainWindow(QMainWindow):
     def _on_project_opened(self, store) -> None:
         name = Path(self.controller.source_path or "").name
         self.setWindowTitle(f"{name} — rnxstudio")
+        self._search_timer.stop()  # the list already shows the new project unfiltered
+        filters = (self.search, self.status_filter, self.class_filter)
+        for w in filters:
+            w.blockSignals(True)
+        self.search.clear()
+        self.status_filter.setCurrentIndex(0)
+        self.class_filter.setCurrentIndex(0)
+        for w in filters:
+            w.blockSignals(False)
         self._fill_class_filter()
         n = len(self.controller.files.ids())
         self.statusBar().showMessage(f"Opened {name}: {n} images" if n else "This project has no images", 5000)
@@ -344,10 +362,15 @@ class MainWindow(QMainWindow):
             self.sb_index.setText("")
             self.sb_size.setText("")
             return
-        row = self.controller.files.row_of(rec.id)
-        self._select_row(row)
-        self.sb_index.setText(f"{(row or 0) + 1} / {n}" if row is not None else f"– / {n}")
+        self._select_row(self.controller.files.row_of(rec.id))
+        self._show_position()
         self.sb_size.setText(f"{rec.width}×{rec.height}" if rec.width else "")
+
+    def _show_position(self) -> None:
+        """"3 / 6": the current image's place in the list as filtered now."""
+        rec, n = self.controller.current, len(self.controller.files.ids())
+        row = self.controller.files.row_of(rec.id) if rec is not None else None
+        self.sb_index.setText("" if rec is None else f"{row + 1} / {n}" if row is not None else f"– / {n}")
 
     def _on_record_changed(self, rec) -> None:
         self.sb_size.setText(f"{rec.width}×{rec.height}" if rec.width else "")
@@ -366,13 +389,34 @@ class MainWindow(QMainWindow):
         self.sb_cursor.setText(f"x {x:.0f}, y {y:.0f}")
 
     # ---- shutdown -------------------------------------------------------------------------
+    def running_work(self) -> list[str]:
+        """What a person started that is still running (pre-labelling many images, training)."""
+        return [label for kind, label in LONG_JOBS.items() if self.jobs.active(kind) is not None]
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if not self._closing and self.ask_before_quit and self.running_work():
+            # asked once: a second Quit while the question is open is the same request
+            if self._asking or not self._confirm_quit():
+                event.ignore()
+                return
         if not self._closing:
             self._closing = True
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.setValue("window_state", self.saveState())
             self.shutdown()
         event.accept()
+
+    def close_without_asking(self) -> None:
+        """Close now, cancelling running jobs (SIGTERM / Ctrl+C in the terminal)."""
+        self.ask_before_quit = False
+        self.close()
+
+    def _confirm_quit(self) -> bool:
+        self._asking = True
+        try:
+            return ask_quit_while_busy(self, self.running_work())
+        finally:
+            self._asking = False
 
     def shutdown(self) -> None:
         """The one shutdown order: features (reverse install order), then the job engine (every

@@ -43,6 +43,7 @@ class VideoNavigator(QObject):
         self.slider.valueChanged.connect(self._on_slider)
         self.slider.sliderMoved.connect(self._preview_label)
         self.controller.project_opened.connect(self._on_project)
+        self.controller.files.modelReset.connect(self._fit_range)  # a search or filter changes the rows
         self.controller.current_changed.connect(self._on_current)
         ctx.actions.handle(next_frame=lambda: self.controller.step(+1), prev_frame=lambda: self.controller.step(-1),
                            jump_to=self.jump)
@@ -53,9 +54,16 @@ class VideoNavigator(QObject):
 
     def _on_project(self, store) -> None:
         self.bar.setVisible(self.is_video())
+        self._fit_range()
+
+    def _fit_range(self) -> None:
         n = len(self.controller.files.ids())
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(0, n - 1))
+        self.slider.setEnabled(n > 0)
+        row = self.controller.current_row
+        if row is not None:
+            self.slider.setValue(row)
         self.slider.blockSignals(False)
 
     def _on_current(self, rec) -> None:

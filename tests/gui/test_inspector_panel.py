@@ -221,3 +221,29 @@ def test_inspection_shares_the_model_lane_with_inference(qtbot, built, demo_rgb)
         assert seen == lanes == ["rnx-model"] and engine.latest("inspect").lane == "model"
     finally:
         assert engine.shutdown(30)
+
+
+def test_gradcam_caption_names_the_class_and_compare_uses_the_same_classes(qtbot, rig, demo_rgb, built):
+    """Issue 15, item 8: "Grad-CAM res4 square", not "label 2"; an architecture compare builds
+    the second model with the loaded model's 5 classes, not COCO's 90."""
+    panel, worker = rig
+    _inspect(qtbot, panel, worker, demo_rgb)
+    panel.set_stage("res4")
+    with qtbot.waitSignal(worker.gradcam_ready, timeout=TIMEOUT) as blocker:
+        panel._on_detection(panel.det_list.item(0))
+    label = int(blocker.args[1].label)
+    name = built.class_names[label - 1]
+    assert f"Grad-CAM res4 {name} (" in panel.hover_text(10, 10)
+    assert "label" not in panel.hover_text(10, 10)
+    view = panel.arch_view
+    view.model_combo.setCurrentIndex(0)  # the loaded model
+    view.compare_combo.setCurrentText("resnext_tiny_fpn")
+    with qtbot.waitSignal(worker.arch_ready, timeout=TIMEOUT) as blocker:
+        view.request()
+    res = blocker.args[1]
+    mine = {r.name: r for r in res.table.rows}
+    other = {r.name: r for r in res.other.rows}
+    heads = [n for n, r in mine.items() if r.kind == "head"]
+    assert heads and all(n in other for n in heads), (sorted(mine), sorted(other))
+    for n in heads:  # the same architecture with the same classes: the same heads
+        assert other[n].params == mine[n].params, n

@@ -223,6 +223,7 @@ def test_close_during_training_joins_the_thread(window, qtbot, labelled, qt_mess
         assert tr.start_run(tiny_options(max_steps=50, epochs=None))
     assert not tr.start_run(tiny_options())  # one job at a time, said plainly
     assert "still running" in window.last_error[1]
+    window.ask_before_quit = False  # the question itself: test_labeler_quit.py
     window.close()
     assert not window.jobs.alive()
     cancel_ckpt = tr.run.run_dir / "checkpoints" / "model_last.safetensors"

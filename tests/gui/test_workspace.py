@@ -129,6 +129,7 @@ def test_prelabel_with_tiny_model_never_overwrites_manual_boxes(window, qtbot, p
     assert all(store.image(i).status != ImageStatus.UNLABELED for i in window.controller.files.ids())
     # closing while the worker may be busy exits cleanly
     pre.prelabel_many("all")
+    window.ask_before_quit = False  # the question itself: test_labeler_quit.py
     window.close()
     assert not window.jobs.alive()
 

@@ -33,6 +33,7 @@ from rnxstudio.ui.main_window import MainWindow
 scenario, target = sys.argv[1], sys.argv[2]
 app = make_app()
 w = MainWindow(settings=QSettings(sys.argv[4], QSettings.IniFormat))
+w.ask_before_quit = False  # closing mid-job is the point here; the question: test_labeler_quit.py
 w.show()
 assert w.open_path(target)
 deadline = time.monotonic() + 240

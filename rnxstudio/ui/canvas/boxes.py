@@ -38,6 +38,9 @@ class BoxLayerMixin:
         self._class_filter: int | None = None
         self._min_score = 0.0
         self._current_category: int | None = None
+        self._show_crowd = True
+        self._hidden: set[int] = set()  # boxes the person hid (objects list); kept per image
+        self._locked: set[int] = set()  # boxes that cannot be moved, resized or deleted
 
     # ------------------------------------------------------------------ boxes
     def set_boxes(self, boxes: list[Box], categories: dict[int, Category]) -> None:
@@ -47,6 +50,8 @@ class BoxLayerMixin:
             raise ValueError("set_boxes needs unique box ids")
         self._categories = dict(categories)
         keep = set(ids)
+        self._hidden &= keep
+        self._locked &= keep
         for box_id in [i for i in self._items if i not in keep]:
             self.scene().removeItem(self._items.pop(box_id))
         for box in boxes:
@@ -84,6 +89,8 @@ class BoxLayerMixin:
         return [i for i in self._order if self._items[i].isVisible()]
 
     def _passes_filters(self, box: Box) -> bool:
+        if box.id in self._hidden or (box.crowd and not self._show_crowd):
+            return False
         if box.source == BoxSource.PREDICTED:
             if not self._show_predictions:
                 return False
@@ -98,6 +105,21 @@ class BoxLayerMixin:
         still = [i for i in self._selected if self.is_box_visible(i)]
         self._set_selection(still)
 
+    # -------------------------------------------------------------- hide / lock (objects list)
+    def set_box_hidden(self, box_id: int, hidden: bool) -> None:
+        (self._hidden.add if hidden else self._hidden.discard)(box_id)
+        self._apply_visibility()
+
+    def is_box_hidden(self, box_id: int) -> bool:
+        return box_id in self._hidden
+
+    def set_box_locked(self, box_id: int, locked: bool) -> None:
+        (self._locked.add if locked else self._locked.discard)(box_id)
+        self._tool.refresh()
+
+    def is_locked(self, box_id: int) -> bool:
+        return box_id in self._locked
+
     # -------------------------------------------------------------- display filters
     def set_opacity(self, opacity: float) -> None:
         self._opacity = min(max(float(opacity), 0.0), 1.0)
@@ -106,6 +128,11 @@ class BoxLayerMixin:
 
     def set_show_predictions(self, show: bool) -> None:
         self._show_predictions = bool(show)
+        self._apply_visibility()
+
+    def set_show_crowd(self, show: bool) -> None:
+        """Show or hide COCO crowd regions (drawn hatched; never selectable)."""
+        self._show_crowd = bool(show)
         self._apply_visibility()
 
     def set_class_filter(self, category_id: int | None) -> None:
@@ -133,11 +160,15 @@ class BoxLayerMixin:
     def selected_ids(self) -> list[int]:
         return list(self._selected)
 
+    def selectable_ids(self) -> list[int]:
+        """Visible boxes that can be selected (a crowd region is shown, never edited)."""
+        return [i for i in self.visible_ids() if not self._items[i].box.crowd]
+
     def select(self, ids: Iterable[int]) -> None:
-        """Select the given visible boxes (unknown or hidden ids are ignored)."""
+        """Select the given visible boxes (unknown, hidden or crowd ids are ignored)."""
         wanted: list[int] = []
         for i in ids:
-            if self.is_box_visible(i) and i not in wanted:
+            if self.is_box_visible(i) and not self._items[i].box.crowd and i not in wanted:
                 wanted.append(i)
         self._set_selection(wanted)
 
@@ -153,14 +184,14 @@ class BoxLayerMixin:
         self.selection_changed.emit(list(ids))
 
     def select_all(self) -> None:
-        self.select(self.visible_ids())
+        self.select(self.selectable_ids())
 
     def clear_selection(self) -> None:
         self.select([])
 
     def cycle_selection(self, step: int = 1) -> None:
         """Select the next (or previous, step=-1) visible box, wrapping around."""
-        order = self.visible_ids()
+        order = self.selectable_ids()
         if not order:
             return
         if self._selected and self._selected[-1] in order:
@@ -170,8 +201,9 @@ class BoxLayerMixin:
         self.select([order[idx]])
 
     def delete_selected(self) -> None:
-        if self._selected:
-            self.delete_requested.emit(list(self._selected))
+        ids = [i for i in self._selected if i not in self._locked]
+        if ids:
+            self.delete_requested.emit(ids)
 
     def accept_selected(self) -> None:
         """Ask to accept the selected predictions; on manual boxes, ask for a class instead."""
@@ -185,7 +217,7 @@ class BoxLayerMixin:
         """Move the selected boxes by (dx, dy) pixels, kept inside the image; one edit each."""
         if self._size is None or self._tool.active:
             return
-        for box_id in list(self._selected):
+        for box_id in [i for i in self._selected if i not in self._locked]:
             old = self.box_xyxy(box_id)
             new = geo.moved(old, dx, dy, *self._size)
             if new != old:
@@ -195,7 +227,7 @@ class BoxLayerMixin:
     def box_at(self, pos: QPointF, view_pos: QPointF | None = None) -> int | None:
         """The box under image point ``pos``: a selected one first, else the smallest."""
         tol = HIT_TOLERANCE_PX / max(self.zoom(), 1e-9)
-        hits = [i for i in self.visible_ids() if geo.contains(self.box_xyxy(i), pos.x(), pos.y(), tol)]
+        hits = [i for i in self.selectable_ids() if geo.contains(self.box_xyxy(i), pos.x(), pos.y(), tol)]
         if not hits:
             return None
         for i in reversed(self._selected):
@@ -206,7 +238,7 @@ class BoxLayerMixin:
     def handle_at(self, view_pos: QPointF) -> tuple[int, str] | None:
         """(box id, handle name) of a selected box's handle under ``view_pos``."""
         reach = HANDLE_SIZE / 2.0 + 2.0
-        for box_id in reversed(self._selected):
+        for box_id in [i for i in reversed(self._selected) if i not in self._locked]:
             for name, (x, y) in geo.handle_points(self.box_xyxy(box_id)).items():
                 p = self.map_from_image(x, y)
                 if abs(p.x() - view_pos.x()) <= reach and abs(p.y() - view_pos.y()) <= reach:

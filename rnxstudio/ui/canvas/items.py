@@ -26,6 +26,10 @@ Z_OVERLAY = 30.0
 def label_text(box: Box, category: Category | None) -> str:
     """What the label shows: the class name, plus the score for predictions."""
     name = category.name if category is not None else f"#{box.category_id}"
+    if box.crowd:
+        name += " (crowd)"
+    elif box.difficult:
+        name += " (difficult)"
     if box.source == BoxSource.PREDICTED and box.score is not None:
         return f"{name} {box.score:.2f}"
     return name
@@ -181,10 +185,19 @@ class BoxItem(QGraphicsRectItem):
         pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
         if self.box.source == BoxSource.PREDICTED:
             pen.setStyle(Qt.PenStyle.DashLine)
+        elif self.box.crowd:  # a region to ignore, not an object: dotted, hatched, thin
+            pen.setStyle(Qt.PenStyle.DotLine)
+            pen.setWidthF(1.5)
+        elif self.box.difficult:
+            pen.setStyle(Qt.PenStyle.DashDotLine)
         self.setPen(pen)
         fill = QColor(color)
         fill.setAlpha(60 if self._selected else 0)
-        self.setBrush(QBrush(fill) if self._selected else QBrush(Qt.BrushStyle.NoBrush))
+        if self.box.crowd:
+            fill.setAlpha(90)
+            self.setBrush(QBrush(fill, Qt.BrushStyle.BDiagPattern))
+        else:
+            self.setBrush(QBrush(fill) if self._selected else QBrush(Qt.BrushStyle.NoBrush))
         self._label.set_content(label_text(self.box, self._category), color)
         if self._handles:
             handle_pen = QPen(color, 1.5)

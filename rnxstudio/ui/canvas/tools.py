@@ -33,6 +33,8 @@ class ImageCanvas(Protocol):
 
     def has_box(self, box_id: int) -> bool: ...
 
+    def is_locked(self, box_id: int) -> bool: ...
+
     def box_xyxy(self, box_id: int) -> geo.XYXY: ...
 
     def selected_ids(self) -> list[int]: ...
@@ -135,7 +137,8 @@ class SelectTool(Tool):
             return
         if box_id not in c.selected_ids():
             c.select([box_id])
-        self._begin(box_id, None, pos, view_pos)
+        if not c.is_locked(box_id):  # a locked box is selected, never dragged
+            self._begin(box_id, None, pos, view_pos)
 
     def _begin(self, box_id: int, handle: str | None, pos: QPointF, view_pos: QPointF) -> None:
         self._box_id = box_id

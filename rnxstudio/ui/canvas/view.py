@@ -25,6 +25,7 @@ from rnxstudio.ui.canvas.boxes import BoxLayerMixin
 from rnxstudio.ui.canvas.items import Z_IMAGE
 from rnxstudio.ui.canvas.pyramid import ImagePyramid
 from rnxstudio.ui.canvas.tools import DrawTool, SelectTool, Tool
+from rnxstudio.ui.keys import SpaceGesture
 
 MIN_ZOOM = 0.01
 MAX_ZOOM = 64.0
@@ -45,7 +46,7 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
     zoom_changed = Signal(float)
     cursor_moved = Signal(float, float)  # image pixels
     mode_changed = Signal(str)  # "select" | "draw"
-    space_tapped = Signal()  # Space pressed and released without panning
+    space_tapped = Signal()  # Space tapped: pressed and released quickly, without panning
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,8 +86,7 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
 
         self._fit_mode = True
         self._pan_last: QPointF | None = None
-        self._space_down = False
-        self._space_panned = False
+        self._space = SpaceGesture()
         self._tools: dict[str, Tool] = {"select": SelectTool(self), "draw": DrawTool(self)}
         self._mode = "select"
 
@@ -229,7 +229,7 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
         return self.viewportTransform().map(QPointF(x, y))
 
     def set_hover_cursor(self, shape: Qt.CursorShape) -> None:
-        if self._pan_last is None and not self._space_down:
+        if self._pan_last is None and not self._space.down:
             self.viewport().setCursor(shape)
 
     # ------------------------------------------------------------------ modes
@@ -267,9 +267,9 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         pos = event.position()
         button = event.button()
-        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_down):
+        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space.down):
             self._pan_last = QPointF(pos)
-            self._space_panned = self._space_down
+            self._space.used()  # a Space held for a drag is not a tap
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
@@ -301,7 +301,7 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
         if self._pan_last is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
             self._pan_last = None
             self.viewport().setCursor(
-                Qt.CursorShape.OpenHandCursor if self._space_down else
+                Qt.CursorShape.OpenHandCursor if self._space.down else
                 (Qt.CursorShape.CrossCursor if self._mode == "draw" else Qt.CursorShape.ArrowCursor)
             )
             event.accept()
@@ -354,27 +354,24 @@ class ImageCanvas(BoxLayerMixin, QGraphicsView):
             self.accept_selected()
         elif key == Qt.Key.Key_A and mods == Qt.KeyboardModifier.ControlModifier:
             self.select_all()
-        elif key == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space_down = True
-            self._space_panned = False
-            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
-        elif key == Qt.Key.Key_Space:
-            pass  # auto-repeat while held for panning
+        elif key == Qt.Key.Key_Space and mods == Qt.KeyboardModifier.NoModifier:
+            if self._space.press(event):  # the first press, not the key's auto-repeat
+                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
         else:
             super().keyPressEvent(event)
             return
         event.accept()
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat() and self._space_down:
-            self._space_down = False
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat() and self._space.down:
+            tap = self._space.release(event) and self._pan_last is None
             self.viewport().setCursor(Qt.CursorShape.CrossCursor if self._mode == "draw" else Qt.CursorShape.ArrowCursor)
-            if not self._space_panned and self._pan_last is None:
+            if tap:
                 self.space_tapped.emit()
             event.accept()
             return
         super().keyReleaseEvent(event)
 
     def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt override
-        self._space_down = False  # a release we never see must not leave pan armed
+        self._space.reset()  # a release we never see must not leave pan armed
         super().focusOutEvent(event)

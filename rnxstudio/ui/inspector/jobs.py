@@ -67,7 +67,22 @@ def _gradcam(slot: Any, p: dict) -> Any:
                    method=p.get("method", "gradcam"), target=p.get("target", "logit"), device=slot.inspect_device)
 
 
-def _table(slot: Any, name: str | None, job: ArchJob) -> Any:
+COCO_CLASSES = 90
+
+
+def _class_count(slot: Any, name: str | None) -> int:
+    """Foreground classes of what is tabulated: the loaded model's own, a zoo model's COCO 90."""
+    if name is not None:
+        return COCO_CLASSES
+    from rnxstudio.ml.introspect.archtable import unwrap_model
+
+    names = getattr(_need_model(slot), "class_names", None)
+    if names:
+        return len(names)
+    return int(unwrap_model(_need_model(slot)).roi_heads.box_predictor.cls_score.out_features) - 1
+
+
+def _table(slot: Any, name: str | None, job: ArchJob, classes: int = COCO_CLASSES) -> Any:
     from rnxstudio.ml.introspect.archtable import arch_table, trunk_table
 
     if job.trunk:
@@ -82,7 +97,7 @@ def _table(slot: Any, name: str | None, job: ArchJob) -> Any:
     from rnxstudio.ml.resolve import resolve
 
     with torch.device("meta"):
-        built = resolve(name, class_names=[f"class_{k}" for k in range(1, 91)], pretrained_backbone=False,
+        built = resolve(name, class_names=[f"class_{k}" for k in range(1, classes + 1)], pretrained_backbone=False,
                         allow_download=False)
     return arch_table(built, job.input_hw, name=name)
 
@@ -90,9 +105,12 @@ def _table(slot: Any, name: str | None, job: ArchJob) -> Any:
 def _arch(slot: Any, job: ArchJob) -> ArchResult:
     from rnxstudio.ml.introspect import archformat as af
 
-    table = _table(slot, job.model, job)
+    # both sides with the same number of classes: a compare is about the architectures, and a
+    # 5-class head beside a 90-class one showed a difference no choice of backbone makes
+    classes = COCO_CLASSES if job.trunk else _class_count(slot, job.model)
+    table = _table(slot, job.model, job, classes)
     if job.compare:
-        other = _table(slot, job.compare, job)
+        other = _table(slot, job.compare, job, classes)
         return ArchResult(table, other, af.compare(table, other))
     return ArchResult(table, None, af.table_grid(table))
 

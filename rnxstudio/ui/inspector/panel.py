@@ -210,7 +210,7 @@ class InspectorPanel(QWidget):
             raise ValueError(f"Grad-CAM map {arr.shape} does not match the image")
         info = ""
         if hasattr(heat, "stage"):
-            info = f"Grad-CAM {heat.stage} label {heat.label} ({heat.target} {heat.target_value:.3g})"
+            info = f"Grad-CAM {heat.stage} {self._class_name(int(heat.label))} ({heat.target} {heat.target_value:.3g})"
             if not heat.reached:
                 info += f" — {heat.stage} does not feed this box's RoI features: map is empty"
         self._gradcam, self._gradcam_info = arr, info
@@ -266,13 +266,17 @@ class InspectorPanel(QWidget):
         names = list(self._result.features)
         return "res4" if "res4" in names else names[0]
 
+    def _class_name(self, label: int) -> str:
+        """The model's name for a 1-based class label (a number only when it has none)."""
+        names = self._result.detections.class_names if self._result is not None else []
+        return names[label - 1] if 0 < label <= len(names) else f"label {label}"
+
     def _fill_detections(self) -> None:
         self.det_list.clear()
         det = self._result.detections
-        names = det.class_names
         for i in range(len(det)):
             lab = int(det.labels[i])
-            cname = names[lab - 1] if 0 < lab <= len(names) else f"label {lab}"
+            cname = self._class_name(lab)
             x1, y1, x2, y2 = (float(v) for v in det.boxes[i])
             item = QListWidgetItem(f"#{i} {cname} {float(det.scores[i]):.2f}")
             item.setToolTip(f"box ({x1:.0f}, {y1:.0f}) – ({x2:.0f}, {y2:.0f})")

@@ -1,0 +1,100 @@
+"""Issue 15, item 9: the image list, its filters and the position counter follow the project."""
+
+from __future__ import annotations
+
+import pytest
+
+from waits import EVENT_MS
+from rnxstudio.core.model import ImageStatus
+from rnxstudio.data.demo import make_shapes_dataset, make_shapes_video
+from window_helpers import wait_for_image
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def folder(tmp_path):
+    make_shapes_dataset(6, (120, 90), seed=4, out_dir=tmp_path / "imgs")
+    (tmp_path / "imgs" / "annotations.json").unlink()
+    return tmp_path / "imgs"
+
+
+def _type_search(qtbot, window, text: str) -> None:
+    window.search.setText(text)
+    qtbot.waitUntil(lambda: window.controller.files.filter["search"] == (text or None), timeout=EVENT_MS)
+
+
+def test_position_counter_follows_a_filter_change(window, qtbot, folder):
+    assert window.open_path(folder)
+    wait_for_image(qtbot, window)
+    window.actions_by_id["next_image"].trigger()
+    window.actions_by_id["next_image"].trigger()
+    assert window.sb_index.text() == "3 / 6"
+    _type_search(qtbot, window, "0000")  # shape_00000 … shape_00005: all six still match
+    assert window.sb_index.text() == "3 / 6"
+    _type_search(qtbot, window, "shape_00002")
+    assert window.controller.files.rowCount() == 1
+    assert window.sb_index.text() == "1 / 1"
+    window.controller.session.verify(window.controller.files.ids()[0])
+    _type_search(qtbot, window, "")
+    window.status_filter.setCurrentIndex(window.status_filter.findData(ImageStatus.UNLABELED))
+    assert window.controller.files.rowCount() == 5
+    assert window.sb_index.text() == "– / 5"  # the image on screen is not in the list any more
+
+
+def test_search_does_not_carry_over_to_the_next_project(window, qtbot, folder, tmp_path):
+    make_shapes_video(tmp_path / "clip.avi", n_frames=12, size=(96, 64), seed=2)
+    assert window.open_path(folder)
+    wait_for_image(qtbot, window)
+    _type_search(qtbot, window, "shape_00004")
+    window.status_filter.setCurrentIndex(window.status_filter.findData(ImageStatus.UNLABELED))
+    assert window.controller.files.rowCount() == 1
+    assert window.open_path(tmp_path / "clip.avi")
+    assert window.search.text() == "" and window.status_filter.currentData() is None
+    assert window.controller.files.rowCount() == 12
+    assert window.controller.current is not None
+    wait_for_image(qtbot, window)
+    assert window.canvas.image_size() == (96, 64)
+    slider = window.features.video.slider
+    assert slider.isEnabled() and slider.maximum() == 11
+    slider.setValue(5)
+    assert window.controller.current_row == 5
+    assert window.sb_index.text() == "6 / 12"
+
+
+def test_frame_slider_follows_a_search_on_a_video(window, qtbot, tmp_path):
+    make_shapes_video(tmp_path / "clip.avi", n_frames=12, size=(96, 64), seed=2)
+    assert window.open_path(tmp_path / "clip.avi")
+    wait_for_image(qtbot, window)
+    slider = window.features.video.slider
+    _type_search(qtbot, window, "no such frame")
+    assert window.controller.files.rowCount() == 0 and not slider.isEnabled()
+    _type_search(qtbot, window, "")  # cleared: the slider works again
+    assert slider.isEnabled() and slider.maximum() == 11
+    slider.setValue(7)
+    assert window.controller.current_row == 7
+
+
+def test_a_decode_of_the_last_project_never_shows_in_the_next(qtbot, tmp_path):
+    """Image ids repeat across projects: after clear(), a late decode of the old image 1 is
+    dropped and a request for the new image 1 is not mistaken for it."""
+    import numpy as np
+    from PySide6.QtCore import QCoreApplication
+
+    from rnxstudio.ui.image_cache import ImageCache
+
+    make_shapes_dataset(1, (40, 30), seed=1, out_dir=tmp_path / "old")
+    make_shapes_dataset(1, (64, 48), seed=2, out_dir=tmp_path / "new")
+    cache = ImageCache()
+    got = []
+    cache.ready.connect(lambda key, rgb, err: got.append((key, None if rgb is None else rgb.shape)))
+    try:
+        cache.request(1, tmp_path / "old" / "shape_00000.png")  # in flight …
+        cache.clear()  # … when the project changes
+        cache.request(1, tmp_path / "new" / "shape_00000.png")
+        qtbot.waitUntil(lambda: (1, (48, 64, 3)) in got, timeout=EVENT_MS)
+        QCoreApplication.processEvents()
+        assert (1, (30, 40, 3)) not in got
+        assert cache.get(1).shape == (48, 64, 3) and isinstance(cache.get(1), np.ndarray)
+    finally:
+        cache.shutdown()
