@@ -181,7 +181,8 @@ def annotate(session, image_id: int, truth: Sequence[Box], *, threshold: float =
         else:
             a.accept_all_images = 1
             _push(session, cmd.AcceptAllAbove(image_id, threshold))
-    if not session.verify(image_id):
+    # as the GUI does: verifying takes the predictions shown (>= the slider) along; none are left by now
+    if not session.verify(image_id, shown_from=threshold):
         raise RuntimeError(f"image {image_id}: the session refused to verify it")
     return a
 
