@@ -15,10 +15,10 @@ from types import ModuleType
 
 
 def _headless(name: str) -> ModuleType:
-    from rnxstudio.bench import fast, infer, inspect, io, prelabel, shapes, store, suite, train  # light at import
+    from rnxstudio.bench import fast, infer, inspect, io, loop, prelabel, shapes, store, suite, train  # light at import
 
     return {"infer": infer, "store": store, "io": io, "train": train, "shapes": shapes, "fast": fast,
-            "prelabel": prelabel, "inspect": inspect, "all": suite}[name]
+            "prelabel": prelabel, "inspect": inspect, "loop": loop, "all": suite}[name]
 
 
 def _qt(name: str) -> ModuleType:
@@ -42,6 +42,7 @@ BENCHES: dict[str, tuple[Callable[[str], ModuleType], str]] = {
     "prelabel": (_headless, "pre-label all end to end (decode, resize, model, store) vs model only"),
     "all": (_headless, "every benchmark at small sizes, one summary table (measure, baseline, ours, target)"),
     "inspect": (_headless, "inspector: forward with feature capture, heatmaps, Grad-CAM, arch table"),
+    "loop": (_headless, "simulated annotator: correct -> fine-tune -> re-predict, seconds per image vs drawing only"),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -259,16 +259,20 @@ class TrainingController(QObject, CompareMixin):
 
     def start_run(self, opts: FinetuneOptions) -> bool:
         """Snapshot the chosen images, record the run, start training (returns False on a user error)."""
+        from rnxstudio.data.exchange import ExchangeError
+        from rnxstudio.data.snapshot import new_run_dir
+        from rnxstudio.ml.project_run import start_run
+
         if not self._check_ready():
             return False
-        made = self._snapshot(opts.selection, "Fine-tune")
-        if made is None:
+        run_dir = new_run_dir()
+        try:
+            started = start_run(self.session, opts, run_dir)
+        except (ExchangeError, OSError) as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            self._error("Fine-tune", str(exc))
             return False
-        run_dir, snap = made
-        cfg = opts.to_config(out_dir=run_dir / "checkpoints", coco=snap.coco, images=snap.image_root)
-        config = dict(cfg.recipe(), selection=opts.selection, base=opts.base, run_dir=str(run_dir),
-                      options=asdict(opts))
-        run_id = self.session.add_training_run(config=config, snapshot_path=str(snap.coco))
+        cfg, snap, run_id = started.cfg, started.snapshot, started.run_id
         self.run = RunState(run_id, run_dir, cfg, opts, snap, self.session)
         self.results_dialog = None
         self.refresh_runs(select_latest=True)
@@ -345,19 +349,12 @@ class TrainingController(QObject, CompareMixin):
         run_id = self._compare_runs.get(label) if label else (self.run.run_id if self.run else None)
         if session is None or run_id is None or not info.get("best"):
             return
-        from rnxstudio.ml.train_state import store_recorder
+        from rnxstudio.ml.project_run import record_checkpoint
 
         try:
-            metrics = info.get("metrics") or {}
             known = self.run.model_id if not label and self.run is not None and self.run.run_id == run_id else None
-            if known is not None and any(m.id == known and m.checkpoint == str(path) for m in session.store.models()):
-                # the run's `best` file now holds better weights: update its record, not a new one
-                session.update_model(known, name=f"run {run_id} (epoch {info['epoch']})", metrics=metrics)
-                model = next(m for m in session.store.models() if m.id == known)
-            else:
-                store_recorder(session, name="compare" if label else f"run {run_id}")(Path(path), info)
-                model = session.store.models()[-1]
-            session.update_training_run(run_id, model_id=model.id, metrics=metrics)
+            model = record_checkpoint(session, run_id, path, info, name="compare" if label else f"run {run_id}",
+                                      known_model_id=known)
             if not label and self.run is not None:
                 self.run.model_id = model.id
                 self.run.metrics = dict(info.get("metrics") or {})
