@@ -9,6 +9,7 @@ checkpoint is written. Nothing here calls sys.exit: problems raise :class:`Train
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections import deque
 from collections.abc import Generator
@@ -22,6 +23,7 @@ from rnxstudio.ml import optim
 from rnxstudio.ml import train_state as ts
 from rnxstudio.ml.train_config import Progress, TrainConfig, TrainingError
 from rnxstudio.ml.train_state import store_recorder  # noqa: F401 - part of this module's API
+from rnxstudio.ml.weight_average import WeightAverage, averaged
 from rnxstudio.ml.train_data import (
     Augment,
     DataError,
@@ -61,7 +63,8 @@ def default_trainable_layers(device: torch.device, random_init: bool) -> int:
 def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_state: dict | None):
     """Zoo model or checkpoint -> (BuiltModel, parent checkpoint path or None, messages)."""
     from rnxstudio.ml.checkpoint import load_checkpoint
-    from rnxstudio.ml.zoo import build_model, replace_predictor
+    from rnxstudio.ml.predictor_rows import carry_predictor_rows
+    from rnxstudio.ml.zoo import build_model
 
     notes: list[str] = []
     source = cfg.resume if cfg.resume is not None else cfg.model
@@ -75,8 +78,9 @@ def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_s
             if resume_state is not None:
                 raise TrainingError(f"{source}: classes {built.class_names} differ from the data's "
                                     f"{data.class_names}; cannot resume")
-            built = replace_predictor(built, data.class_names)
-            notes.append(f"new box predictor for classes {', '.join(data.class_names)} (backbone, FPN, RPN kept)")
+            built, rows = carry_predictor_rows(built, data.class_names)
+            notes.append(f"box predictor for classes {', '.join(data.class_names)}: {rows.message()} "
+                         "(backbone, FPN, RPN, box head kept)")
         parent = str(source)
         random_init = False
     else:
@@ -91,7 +95,8 @@ def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_s
         except (KeyError, ValueError) as exc:
             raise TrainingError(str(exc.args[0] if exc.args else exc)) from exc
         notes += built.warnings
-        parent = None
+        origin = built.weights_origin  # a zoo entry with shipped weights ("demo") is its checkpoint's child
+        parent = origin.split(":", 1)[1] if origin.startswith("checkpoint:") else None
         random_init = built.is_random
     if resume_state is not None:
         layers = int(resume_state["trainable_layers"])
@@ -180,6 +185,7 @@ class _Trainer:
             self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.cuda else None,
                                                find_unused_parameters=True)
         self.optimizer = optim.make_optimizer(self.model, cfg, self.base_lr)
+        self.ema = WeightAverage(cfg.ema_horizon) if cfg.ema_horizon else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.micro = cfg.batch_size
         self.step = 0
@@ -223,6 +229,7 @@ class _Trainer:
             "micro": self.micro, "trainable_layers": self.layers, "class_names": list(self.data.class_names),
             "category_ids": list(self.data.category_ids), "base_lr": self.base_lr,
             "elapsed_s": self.elapsed_before + (self.clock() - self.t0 if hasattr(self, "t0") else 0.0),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
     def _restore(self, st: dict[str, Any]) -> None:
@@ -238,6 +245,8 @@ class _Trainer:
         self.micro = int(st["micro"])
         self.base_lr = float(st["base_lr"])
         self.elapsed_before = float(st.get("elapsed_s", 0.0))
+        if self.ema is not None and st.get("ema"):
+            self.ema.load_state_dict(st["ema"], self.model)
         ts.set_rng_state(st["rng"])
 
     elapsed_before = 0.0
@@ -357,6 +366,14 @@ def _progress(tr: _Trainer, kind: str, losses: dict[str, float] | None = None, *
 
 
 def _evaluate_and_save(tr: _Trainer, tag: str) -> tuple[Any, Path]:
+    t0 = tr.clock()
+    with averaged(tr.ema, tr.model):  # validate and save the weight average when there is one
+        out = _evaluate_and_save_weights(tr, tag)
+    tr.eval_seconds = tr.clock() - t0  # a --minutes run re-plans with what evaluation really costs
+    return out
+
+
+def _evaluate_and_save_weights(tr: _Trainer, tag: str) -> tuple[Any, Path]:
     _set_eval_sizes(tr)
     result = ts.run_validation(tr.model, tr.val_ds, tr.val_idx, tr.data, tr.device, tr.ctx,
                                batch_size=max(1, tr.micro), score_thresh=tr.cfg.eval_score_thresh)
@@ -444,6 +461,8 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
                     continue
                 tr.consecutive_nonfinite = 0
                 tr.step += 1
+                if tr.ema is not None:
+                    tr.ema.update(tr.model, tr.total_steps)
                 dt = tr.clock() - t_step
                 times.append(dt)
                 if replan and tr.step <= optim.REPLAN_STEP:  # --minutes: plan the step count from timings
@@ -466,6 +485,11 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
                 tr.epoch += 1
                 if tr.epoch % cfg.eval_every == 0 or (tr.total_steps is not None and tr.step >= tr.total_steps):
                     result, path = _evaluate_and_save(tr, f"epoch{tr.epoch:03d}")
+                    if replan and times:
+                        cap = cfg.epochs * tr.steps_per_epoch if cfg.epochs is not None else None
+                        tr.total_steps = optim.plan_after_eval(
+                            tr.step, statistics.median(times), tr.eval_seconds, max(0.0, deadline - tr.clock()),
+                            tr.steps_per_epoch * cfg.eval_every, tr.total_steps, cap) or tr.total_steps
                     yield _progress(tr, "checkpoint", eval=result, checkpoint=str(path),
                                     message=f"epoch {tr.epoch}: saved {path.name}"
                                     + (f", val AP {result.map:.3f} AP50 {result.metrics['AP50'] or 0:.3f}"

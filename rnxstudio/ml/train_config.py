@@ -56,6 +56,9 @@ class TrainConfig:
     step_milestones: tuple[float, ...] = (0.67, 0.89)  # fractions of the run, for "step"
     min_lr_factor: float = 0.01  # cosine ends at lr * this
     clip_grad_norm: float | None = 10.0
+    # validate and save a moving average of the weights whose time constant is this fraction of
+    # the run (ml/weight_average.py); None = the live weights
+    ema_horizon: float | None = None
     # training-time sampling of the detector (None = torchvision's defaults: 256 RPN anchors and
     # 512 RoIs per image, 2000 proposals kept before/after NMS); cheaper values suit small CPU runs
     rpn_batch_per_image: int | None = None
