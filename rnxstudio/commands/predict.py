@@ -92,7 +92,7 @@ def _load_model(args: argparse.Namespace):
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     if args.model in MODELS:
-        names = classes or ["object"]
+        names = classes or (None if MODELS[args.model].bundled else ["object"])  # bundled: its own classes
         kw: dict = {}
         if args.coco_weights:
             kw["coco_weights"] = True

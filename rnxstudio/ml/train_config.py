@@ -158,6 +158,21 @@ def cpu_defaults(*, pretrained: bool = False) -> dict[str, Any]:
     )
 
 
+def starts_trained(base: str) -> bool:
+    """Whether a fine-tune from ``base`` (a zoo name or a checkpoint file) starts from learned
+    weights, and so takes the fine-tuning recipe (``cpu_defaults(pretrained=True)``) rather
+    than the from-scratch one: a checkpoint file, a zoo entry whose trained weights ship with
+    the app (``demo``), or one with ImageNet backbone weights."""
+    import os
+
+    from rnxstudio.ml.zoo import MODELS
+
+    if os.path.isfile(str(base)):
+        return True
+    spec = MODELS.get(str(base))
+    return spec is not None and (spec.bundled is not None or spec.weights is not None)
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """``["KEY=VALUE", ...]`` (benchmarks' ``--set``) as TrainConfig keyword arguments; a VALUE
     that parses as JSON is taken as such (numbers, true/false/null, lists, objects), else as text."""

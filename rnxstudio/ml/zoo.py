@@ -48,6 +48,9 @@ class ModelSpec:
     coco_weights: str | None = None  # "EnumClass.MEMBER" in torchvision.models.detection
     # one anchor size per FPN level P2..P6 (or the sizes of the single C4 level)
     default_anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)
+    # trained weights that ship with the app, relative to resources/ (ml/bundled.py loads them)
+    bundled: str | None = None
+    rebuild_command: str = ""  # how those weights were made (shown when the file is missing)
 
     def weights_enum(self) -> Any | None:
         """The torchvision weights enum member for the ImageNet backbone, or None."""
@@ -125,6 +128,18 @@ MODELS: dict[str, ModelSpec] = {
             "weights exist; not meant for real photos.",
             "tiny", fpn=True, is_tiny=True, weights=None, default_min_size=320, default_max_size=512,
             default_anchor_sizes=TINY_ANCHOR_SIZES,
+        ),
+        ModelSpec(
+            "demo",
+            "Demo detector (tiny ResNeXt, trained on synthetic shapes)",
+            "The tiny ResNeXt-FPN trained on generated scenes of five shapes (circle, square, triangle, "
+            "star, ring), shipped with the app so the demo project works offline. It knows only those "
+            "shapes on those backgrounds: it is for trying the label -> pre-label -> fine-tune loop, "
+            "not for real photos. Trained by `python -m rnxstudio.ml.demo_model` (command, data seed "
+            "and validation metrics are in resources/models/demo_shapes.json).",
+            "tiny", fpn=True, is_tiny=True, default_min_size=256, default_max_size=416,
+            default_anchor_sizes=TINY_ANCHOR_SIZES, bundled="models/demo_shapes.safetensors",
+            rebuild_command="python -m rnxstudio.ml.demo_model --out resources/models",
         ),
     )
 }
@@ -253,6 +268,12 @@ def build_model(
     ValueError for bad arguments or a backbone weights file that does not fit.
     """
     spec = get_spec(name)
+    if spec.bundled:  # shipped trained weights: class_names None keeps the checkpoint's own classes
+        from rnxstudio.ml.bundled import build_bundled
+
+        return build_bundled(spec, class_names=class_names, min_size=min_size, max_size=max_size,
+                             score_thresh=score_thresh, nms_thresh=nms_thresh,
+                             detections_per_img=detections_per_img, trainable_layers=trainable_layers)
     if coco_weights:
         built = _build_coco(spec, num_classes=num_classes, class_names=class_names,
                             trainable_layers=trainable_layers, min_size=min_size, max_size=max_size,
