@@ -50,7 +50,7 @@ def next_steps(store=None, *, model: str | None = None) -> list[NextStep]:
     if verified:
         finetune = f"Fine-tune on the {verified} verified image{'s' if verified != 1 else ''}"
         if new_class:
-            finetune += f": it learns '{new_class}', a class the demo detector has never seen (about 2 minutes)"
+            finetune += f": it learns '{new_class}', a class the demo detector has never seen (a minute or two on a 2-core CPU)"
     else:
         finetune = "Fine-tune once some images are verified"
     return [
