@@ -40,7 +40,7 @@ def build_bundled(spec: ModelSpec, *, class_names: list[str] | None = None, min_
         raise ValueError(f"{spec.name}: its weights file {path} is missing from this installation "
                          f"(rebuild it with: {spec.rebuild_command or 'see docs/training.md'})")
     try:
-        built = load_checkpoint(path)
+        built = _architecture_only(path) if _building_on_meta() else load_checkpoint(path)
     except CheckpointError as exc:
         raise ValueError(f"{spec.name}: {exc} (rebuild it with: {spec.rebuild_command})") from exc
     warnings = []
@@ -68,3 +68,23 @@ def build_bundled(spec: ModelSpec, *, class_names: list[str] | None = None, min_
         kw["trainable_layers"] = trainable_layers
     built.warnings = warnings
     return built
+
+
+def _building_on_meta() -> bool:
+    """Inside ``with torch.device("meta")`` (architecture tables): shapes only, no weights."""
+    import torch
+
+    return torch.get_default_device().type == "meta"
+
+
+def _architecture_only(path: Path) -> BuiltModel:
+    """The checkpoint's architecture and classes, built without reading its weights."""
+    from rnxstudio.ml.checkpoint import CheckpointError, read_sidecar
+    from rnxstudio.ml.zoo import build_model, rebuild_kwargs
+
+    meta = read_sidecar(path)
+    if meta is None:
+        raise CheckpointError(path, "no sidecar")
+    kw = rebuild_kwargs(meta["build_kwargs"])
+    kw.pop("trainable_layers", None)
+    return build_model(kw.pop("name"), **kw)

@@ -112,3 +112,12 @@ def test_a_missing_weights_file_is_a_clear_error():
     gone = dataclasses.replace(zoo.MODELS["demo"], bundled="models/no_such_file.safetensors")
     with pytest.raises(ValueError, match="no_such_file.safetensors is missing.*python -m rnxstudio.ml.demo_model"):
         build_bundled(gone)
+
+
+def test_architecture_tables_build_the_demo_entry_without_its_weights():
+    import torch
+
+    with torch.device("meta"):
+        built = zoo.build_model("demo", num_classes=3)
+    assert built.class_names == list(CLASSES)
+    assert all(p.is_meta for p in built.model.parameters())
