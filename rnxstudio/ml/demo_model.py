@@ -2,7 +2,7 @@
 
     python -m rnxstudio.ml.demo_model --out resources/models [--steps 2400] [--threads 2]
 
-Trains the shapes benchmark's recipe (:func:`rnxstudio.ml.train_config.cpu_defaults`, random
+Trains the shapes benchmark's recipe (:data:`RECIPE`: ``cpu_defaults()`` of 2026-12-02, random
 init) on scenes from the demo generator with a fixed data seed and a fixed training seed, then
 scores the result on scenes from a seed neither the training nor the demo project uses, and
 writes ``demo_shapes.safetensors`` + ``demo_shapes.json``. The sidecar records the command, the
@@ -35,6 +35,14 @@ IMAGE_SIZE = 256
 STEPS = 2400
 TRAIN_SEED = 0
 FILE_STEM = "demo_shapes"
+# the shapes benchmark's recipe (train_config.cpu_defaults(pretrained=False)) as it was when the
+# shipped file was made: pinned, so a later change to the app's defaults does not change what
+# this command makes (the sidecar records the full TrainConfig either way)
+RECIPE: dict[str, Any] = dict(
+    model="resnext_tiny_fpn", size=256, max_size=416, roi_batch_per_image=128, rpn_pre_nms_train=1000,
+    rpn_post_nms_train=300, batch_size=4, optimizer="adamw", lr_per_16=0.008, schedule="cosine",
+    trainable_layers=5, scale_jitter=True,
+)
 
 
 def default_out_dir() -> Path:
@@ -55,9 +63,9 @@ def make_data(root: Path, *, train_images: int = TRAIN_IMAGES, val_images: int =
 
 def train_config(out_dir: Path, coco: Path, *, steps: int, val_fraction: float, seed: int = TRAIN_SEED,
                  overrides: dict[str, Any] | None = None):
-    from rnxstudio.ml.train_config import TrainConfig, cpu_defaults
+    from rnxstudio.ml.train_config import TrainConfig
 
-    kw = {**cpu_defaults(pretrained=False), **(overrides or {})}
+    kw = {**RECIPE, **(overrides or {})}
     return TrainConfig(out_dir=out_dir, coco=coco, pretrained_backbone=False, max_steps=steps, val_split=val_fraction,
                        eval_every=4, seed=seed, device="cpu", name=FILE_STEM, **kw)
 
@@ -128,7 +136,8 @@ def build(out_dir: Path, *, steps: int = STEPS, train_images: int = TRAIN_IMAGES
                                     "torch": torch.__version__, "threads": torch.get_num_threads(),
                                     "weights_dtype": "float16", "trained_on": "synthetic shapes"})
         test = score(dst, test_coco)
-        _add_to_sidecar(dst, test=test)
+        full = score(last, test_coco)["metrics"]  # the float32 weights, to show that storing float16 costs nothing
+        _add_to_sidecar(dst, test=test, test_float32={k: full[k] for k in ("AP", "AP50", "AP75")})
         log(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB) after {minutes:.1f} min; "
             f"test (seed {TEST_DATA_SEED}, {test_images} scenes): AP {test['metrics']['AP']:.3f} "
             f"AP50 {test['metrics']['AP50']:.3f}")
