@@ -24,7 +24,7 @@ _SCAN_RE = re.compile(r"scan_folder: (?P<n>\d+) files listed in (?P<ms>[\d.]+) m
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke sizes (seconds per benchmark, not minutes)")
-    parser.add_argument("--only", default="", help="comma-separated subset: fast,store,io,gui-stall,nav")
+    parser.add_argument("--only", default="", help="comma-separated subset: fast,prelabel,store,io,gui-stall,nav")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per benchmark run")
 
 
@@ -33,6 +33,7 @@ def _plan(quick: bool) -> list[tuple[str, list[str]]]:
     if quick:
         return [
             ("fast", ["--quick"]),
+            ("prelabel", ["--quick"]),
             ("store", ["--images", "300", "--boxes", "3000", "--edits", "10"]),
             ("store", ["--images", "3000", "--boxes", "30000", "--edits", "10"]),
             ("io", ["--files", "300", "--repeat", "1", "--frames", "10", "--size", "320", "240"]),
@@ -41,7 +42,8 @@ def _plan(quick: bool) -> list[tuple[str, list[str]]]:
             ("nav", ["--files", "500", "--steps", "5", "--size", "640", "480"]),
         ]
     return [
-        ("fast", ["--size", "384", "--n", "3", "--pipeline-images", "24"]),
+        ("fast", ["--size", "384", "--n", "3"]),
+        ("prelabel", ["--size", "384", "--images", "32"]),
         *[("store", ["--images", str(n), "--boxes", str(n * 10), "--edits", "100"]) for n in (1_000, 10_000, 100_000)],
         *[("io", ["--files", str(n), "--repeat", "3", "--frames", "30"]) for n in (1_000, 10_000, 50_000)],
         ("gui-stall", []),

@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "eval": "COCO metrics, per-class AP and TP/FP/FN of a checkpoint on a project or COCO file",
     "export": "write a project's labels as COCO, Pascal VOC or YOLO",
     "import": "merge a COCO / VOC / YOLO label file into a project",
+    "weights": "COCO-trained detectors from detectron2 / mmdetection: list, fetch, import (convert)",
 }
 # subcommand -> module name under rnxstudio.commands, where they differ
 MODULE_NAMES = {"import": "import_"}

@@ -72,8 +72,10 @@ def monkeypatch(monkeypatch):
     real_setattr = monkeypatch.setattr
 
     def guarded(target, *args, **kwargs):
-        torch = sys.modules.get("torch")
-        if torch is not None and isinstance(target, torch.nn.Module):
+        # getattr: another thread may be importing torch right now (a GUI worker warming up), and a
+        # half-imported torch in sys.modules has no .nn yet -- no nn.Module can exist then either
+        module_cls = getattr(getattr(sys.modules.get("torch"), "nn", None), "Module", None)
+        if module_cls is not None and isinstance(target, module_cls):
             raise TypeError(f"monkeypatch.setattr on an nn.Module ({type(target).__name__}): swap the "
                             "attribute in a try/finally or build a fresh model (see tests/conftest.py)")
         return real_setattr(target, *args, **kwargs)

@@ -21,7 +21,7 @@ FORMATS = ("table", "csv", "markdown", "json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="zoo model name (e.g. resnext50_32x4d_fpn); with --trunk also a "
+    parser.add_argument("model", help="zoo model name (e.g. resnext50_32x4d_fpn) or a checkpoint .safetensors; with --trunk also a "
                                       "torchvision classifier name (resnet50, resnext50_32x4d, ...)")
     parser.add_argument("--input", default=None, metavar="HxW",
                         help="input image size as HEIGHTxWIDTH or one number for a square "
@@ -74,8 +74,10 @@ def _table(name: str, args: argparse.Namespace, size: tuple[int, int]):
 
     from rnxstudio.ml.zoo import MODELS, build_model
 
+    if name not in MODELS and name.endswith((".safetensors", ".json")):
+        return _checkpoint_table(name, args, size)
     if name not in MODELS:
-        raise CliError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise CliError(f"unknown model {name!r}; choose one of {', '.join(MODELS)} (or a checkpoint .safetensors)")
     if args.num_classes < 1:
         raise CliError(f"--num-classes must be >= 1, got {args.num_classes}")
     try:
@@ -85,6 +87,30 @@ def _table(name: str, args: argparse.Namespace, size: tuple[int, int]):
     except ValueError as exc:
         raise CliError(f"{name}: {exc}") from exc
     return arch_table(built, size, name=name)
+
+
+def _checkpoint_table(path: str, args: argparse.Namespace, size: tuple[int, int]):
+    """The architecture a checkpoint's sidecar describes (e.g. a converted COCO model), on meta."""
+    import torch
+
+    from rnxstudio.ml.checkpoint import CheckpointError, read_sidecar
+    from rnxstudio.ml.introspect.archtable import arch_table
+    from rnxstudio.ml.zoo import build_model, rebuild_kwargs
+
+    try:
+        meta = read_sidecar(path)
+    except CheckpointError as exc:
+        raise CliError(str(exc)) from exc
+    if meta is None:
+        raise CliError(f"{path}: no .json sidecar beside it, so its architecture is unknown")
+    kw = rebuild_kwargs({**(meta.get("build_kwargs") or {}), "name": meta["model"]})
+    kw.update(allow_download=False, **{k: getattr(args, k) for k in ("min_size", "max_size") if getattr(args, k)})
+    try:
+        with torch.device("meta"):
+            built = build_model(kw.pop("name"), **kw)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CliError(f"{path}: cannot rebuild its architecture ({exc})") from exc
+    return arch_table(built, size, name=meta.get("title") or meta["model"])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,7 +19,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "train": ("rnxstudio.ml.bench_train", "training images/s: our trainer vs a plain torchvision loop"),
     "shapes": ("rnxstudio.ml.bench_shapes", "shapes benchmark: val AP/AP50 vs wall-clock minutes from random init"),
     "nav": ("rnxstudio.ui.bench_nav", "main window: first image after opening a folder, next-image paint latency, RSS"),
-    "fast": ("rnxstudio.ml.bench_fast", "optimised inference vs torchvision eager: speed, size growth, accuracy, pipeline"),
+    "fast": ("rnxstudio.ml.bench_fast", "every inference path here vs torchvision eager fp32: speed-up + accuracy guard"),
+    "prelabel": ("rnxstudio.ml.bench_prelabel", "pre-label all end to end (decode, resize, model, store) vs model only"),
     "all": ("rnxstudio.bench_suite", "every benchmark at small sizes, one summary table (measure, baseline, ours, target)"),
     "inspect": ("rnxstudio.ml.introspect.bench", "inspector: forward with feature capture, heatmaps, Grad-CAM, arch table"),
 }

@@ -1,8 +1,11 @@
-"""`rnxstudio import PROJECT FILE [--format auto|coco|voc|yolo]`: merge labels into a project.
+"""`rnxstudio import PROJECT FILE`: merge labels into a project.
 
-All or nothing: a file with errors changes nothing. Existing boxes are never changed or removed;
-boxes already present are skipped, so importing twice is harmless. Images are matched by relative
-path, then by unique file name; names that match no project image are reported.
+FILE is a label file (COCO .json, VOC .xml, YOLO data.yaml), a folder of them, or an unzipped
+export as it is (Roboflow, Label Studio, CVAT, labelme2coco/voc, VOCdevkit, YOLO): its layout is
+recognised and every split is read (docs/formats.md). All or nothing: a file with errors changes
+nothing. Existing boxes are never changed or removed; boxes already present are skipped, so
+importing twice is harmless. Images are matched by relative path, then by unique file name; names
+that match no project image are reported with the boxes they held.
 """
 
 from __future__ import annotations
@@ -14,11 +17,47 @@ FORMATS = ("auto", "coco", "voc", "yolo")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("project", help="project file (.rnxproj), image folder or video")
-    parser.add_argument("file", help="label file or folder: COCO .json, VOC .xml (or a folder of them), "
-                                     "YOLO folder (classes.txt / data.yaml + labels)")
+    parser.add_argument("file", help="label file or folder: COCO .json, VOC .xml (or a folder of them), YOLO "
+                                     "data.yaml or labels folder, or an unzipped export (Roboflow, Label Studio, "
+                                     "CVAT, VOCdevkit, ...)")
     parser.add_argument("--format", choices=FORMATS, default="auto", help="label format (default: guess from FILE)")
     parser.add_argument("--match", choices=("relpath-then-basename", "relpath", "basename"),
                         default="relpath-then-basename", help="how file names are matched to project images")
+    parser.add_argument("--names", metavar="A,B,C|FILE",
+                        help="class names for YOLO labels (index order): a comma-separated list, or a file "
+                             "(classes.txt with one name per line, or a data.yaml)")
+    parser.add_argument("--one-based", action="store_true",
+                        help="VOC coordinates are PASCAL's 1-based pixel indices (xmin 1 = the first pixel)")
+    parser.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
+                        help="a new folder project includes sub-folders (default: yes)")
+
+
+def parse_names(value: str | None) -> list[str] | None:
+    """``--names``: a file (classes.txt / data.yaml) when one exists at that path, else a comma list."""
+    if value is None:
+        return None
+    from pathlib import Path
+
+    from rnxstudio.commands import CliError
+
+    path = Path(value)
+    if path.is_file():
+        text = path.read_text(encoding="utf-8-sig")
+        if path.suffix.lower() in (".yaml", ".yml"):
+            from rnxstudio.data.yolo_yaml import names_from_yaml
+
+            try:
+                names = names_from_yaml(text)
+            except ValueError as exc:
+                raise CliError(f"{path}: cannot read names ({exc})") from exc
+            if not names:
+                raise CliError(f"{path}: no 'names' in the file")
+            return names
+        return [ln.strip() for ln in text.splitlines() if ln.strip()]
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise CliError(f"--names {value!r}: no class names (give a,b,c or a file)")
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,18 +68,20 @@ def run(args: argparse.Namespace) -> int:
     from rnxstudio.data.exchange import ExchangeError, import_labels
     from rnxstudio.data.project import ProjectError
 
-    store = open_project_or_fail(args.project)
+    names = parse_names(args.names)
+    store = open_project_or_fail(args.project, recursive=args.recursive)
     try:
-        report = import_labels(store, args.file, args.format, match=args.match)
+        report = import_labels(store, args.file, args.format, match=args.match, class_names=names,
+                               one_based=args.one_based)
     except (ExchangeError, LabelFormatError, ProjectError, OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     finally:
         store.close()
     print(f"imported into {store.path}: {report.summary()}")
-    for name in report.unmatched_files[:10]:
-        print(f"  not in project: {name}", file=sys.stderr)
-    if len(report.unmatched_files) > 10:
-        print(f"  ... and {len(report.unmatched_files) - 10} more", file=sys.stderr)
-    for problem in report.skipped_boxes[:10]:
-        print(f"  skipped: {problem}", file=sys.stderr)
+    for title, items in (("not in project", report.unmatched_files), ("skipped", report.skipped_boxes),
+                         ("clipped", report.clipped_far)):
+        for item in items[:10]:
+            print(f"  {title}: {item}", file=sys.stderr)
+        if len(items) > 10:
+            print(f"  ... and {len(items) - 10} more", file=sys.stderr)
     return 0

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score", type=float, default=None,
                         help="minimum score to keep (default: the model's, 0.05)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--batch", type=int, default=1, help="images per forward pass")
+    parser.add_argument("--batch", type=int, default=None, help="images per forward pass (default: 1 on a CPU, 8 on CUDA)")
     parser.add_argument("--coco", metavar="GT.json", help="COCO file of the same images: take image "
                         "and category ids from it (so pycocotools loadRes accepts the output)")
     parser.add_argument("--classes", help="comma-separated class names for a zoo model or bare weights")
@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-size", type=int, help="cap the longer side at this (zoo models)")
     parser.add_argument("--amp", choices=("auto", "fp16", "bf16", "off"), default="auto",
                         help="mixed precision (auto: fp16 on CUDA, off elsewhere)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                        help="inference precision (auto: bf16 where the CPU has it natively, fp16 on CUDA, else fp32)")
+    parser.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
+                        help='backbone runtime on the CPU (openvino needs pip install -e ".[openvino]")')
     parser.add_argument("--every", type=int, default=1, help="video: every N-th frame")
     parser.add_argument("--recursive", action="store_true", help="folder: include sub-folders")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -119,7 +123,7 @@ def _load_model(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise CliError("--batch must be >= 1")
     _check_model_arg(args.model)
     sources, video = _sources(args)
@@ -152,11 +156,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     try:
         predictor = Predictor(built, device=args.device, score_thresh=args.score,
-                              amp=None if args.amp == "auto" else (False if args.amp == "off" else args.amp))
+                              amp=None if args.amp == "auto" else (False if args.amp == "off" else args.amp),
+                              precision=args.precision, backend=args.backend)
     except (DeviceError, ValueError) as exc:
         raise CliError(str(exc)) from exc
-    print(f"{built.spec.name} on {device_label(predictor.device)}: {len(sources)} "
+    for w in predictor.choice.warnings if predictor.choice else []:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"{built.spec.name} on {device_label(predictor.device)}, {predictor.describe()}: {len(sources)} "
           f"{'frames' if video else 'images'}", file=sys.stderr)
+    print(f"{built.spec.title}: {len(built.class_names)} classes: {', '.join(built.class_names)}", file=sys.stderr)
 
     records, errors, unmatched = [], 0, 0
     bar = tqdm(total=len(sources), unit="img", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True)
@@ -180,7 +188,29 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     n = write_results(args.out, records)
+    _write_provenance(args, built, predictor, len(sources) - errors, bar)
     print(f"wrote {n} detections for {len(sources) - errors - unmatched} images to {args.out}"
           + (f" ({errors} unreadable)" if errors else "") + (f" ({unmatched} not in --coco)" if unmatched else ""),
           file=sys.stderr)
     return 1 if errors and errors == len(sources) else 0
+
+
+def _write_provenance(args: argparse.Namespace, built, predictor, images: int, bar) -> None:
+    """``<out stem>.run.json`` beside the results (which must stay a bare COCO list): the model
+    and how it was computed (inference path, precision, device), so a run can be reproduced."""
+    import datetime
+    import json
+    from pathlib import Path
+
+    from rnxstudio.data.atomic import atomic_write_text
+
+    elapsed = bar.format_dict.get("elapsed") or 0.0
+    record = {
+        "model": built.spec.name, "weights": built.weights_origin,
+        "weights_sha256": (built.info or {}).get("weights_sha256"), "classes": built.class_names,
+        **predictor.run_record(), "precision_asked": args.precision, "backend_asked": args.backend,
+        "images": images, "images_per_s": round(images / elapsed, 3) if elapsed else None,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    out = Path(args.out)
+    atomic_write_text(out.with_name(out.stem + ".run.json"), json.dumps(record, indent=1, default=str) + "\n")

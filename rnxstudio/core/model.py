@@ -46,11 +46,15 @@ def default_color(index: int) -> str:
 
 @dataclass(frozen=True)
 class Category:
+    """A class. ``extra`` keeps the fields a label file had that rnxstudio does not use (e.g. COCO
+    ``keypoints``/``skeleton``), per format: ``{"coco": {...}}``; written back to that format."""
+
     id: int
     name: str
     color: str = "#e6194b"
     hotkey: str | None = None
     supercategory: str = ""
+    extra: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,13 @@ class Box:
     """One bounding box on one image (or video frame).
 
     ``id`` is 0 until the store assigns one. ``category_id`` refers to :class:`Category.id`.
+
+    ``crowd`` marks a COCO ``iscrowd=1`` region (a group of objects, or an area to ignore): never a
+    training target, ignored in evaluation. ``difficult`` is PASCAL VOC's flag: trained on, but
+    left out of evaluation. ``extra`` keeps what the label file said about the box that rnxstudio
+    does not model, per format (``{"coco": {"id": .., "segmentation": .., "attributes": ..},
+    "voc": {"truncated": "1", ..}}``), so an export to the same format writes it back. Treat it as
+    read-only: copy, never mutate in place.
     """
 
     x1: float
@@ -71,6 +82,20 @@ class Box:
     score: float | None = None
     verified: bool = False
     track_id: int | None = None
+    crowd: bool = False
+    difficult: bool = False
+    extra: dict = field(default_factory=dict, hash=False)
+
+    @property
+    def is_training_target(self) -> bool:
+        """Whether a detector should learn this box as an object (a crowd region is not one)."""
+        return not self.crowd
+
+    @property
+    def ignore_in_eval(self) -> bool:
+        """Whether evaluation ignores this ground-truth box (crowd regions, PASCAL 'difficult'):
+        it is neither a miss when undetected nor makes a detection on it a false positive."""
+        return self.crowd or self.difficult
 
     @property
     def xyxy(self) -> tuple[float, float, float, float]:
@@ -124,7 +149,10 @@ class ImageRecord:
 
     For a still image ``path`` is the file and ``frame_index`` is None. For a video frame
     ``path`` is the video file, ``frame_index`` the 0-based frame number and ``timestamp`` its
-    time in seconds. ``width``/``height`` are the upright size (0 until known).
+    time in seconds. ``width``/``height`` are the upright size (0 until known). ``split`` is the
+    dataset split the image came from (``train``, ``val``, ``test``, ...; None when unknown).
+    ``extra`` keeps a label file's per-image fields rnxstudio does not use (COCO ``coco_url``,
+    ``license``, the original ``id``; VOC ``<source>``, ...), per format, like :attr:`Box.extra`.
     """
 
     path: str
@@ -136,6 +164,8 @@ class ImageRecord:
     status: ImageStatus = ImageStatus.UNLABELED
     error: str | None = None
     missing: bool = False
+    split: str | None = None
+    extra: dict = field(default_factory=dict, hash=False)
 
     @property
     def is_video_frame(self) -> bool:
@@ -155,6 +185,12 @@ class LabelSet:
     exports/imports. ``boxes`` maps an image's position key (``ImageRecord.id``) to its boxes.
 
     File names in ``images[i].path`` are relative to ``root`` when ``root`` is set.
+
+    ``info``, ``licenses`` and ``extra`` (unknown top-level keys, per format) are the data set's
+    own description, kept from a COCO file and written back. ``unplaced`` counts the boxes of
+    label entries whose image could not be found (name -> boxes), and ``skipped`` says what a
+    reader left out of an otherwise good file (e.g. a zero-width box) and ``warnings`` what it
+    noticed but kept (e.g. boxes that disagree with their own polygons), for the import summary.
     """
 
     categories: list[Category] = field(default_factory=list)
@@ -162,12 +198,27 @@ class LabelSet:
     boxes: dict[int, list[Box]] = field(default_factory=dict)
     root: str | None = None
     info: dict = field(default_factory=dict)
+    licenses: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+    unplaced: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def category_by_id(self) -> dict[int, Category]:
         return {c.id: c for c in self.categories}
 
     def boxes_for(self, image: ImageRecord) -> list[Box]:
         return self.boxes.get(image.id, [])
+
+    def training_boxes(self, image: ImageRecord) -> list[Box]:
+        """The boxes a detector learns from on ``image`` (crowd regions left out): the one rule
+        training data is built with."""
+        return [b for b in self.boxes.get(image.id, []) if b.is_training_target]
+
+    def eval_ground_truth(self, image: ImageRecord) -> list[tuple[Box, bool]]:
+        """``(box, ignored)`` for every box of ``image``: the one rule evaluation follows
+        (``ignored`` for crowd regions and PASCAL 'difficult' boxes)."""
+        return [(b, b.ignore_in_eval) for b in self.boxes.get(image.id, [])]
 
     @property
     def num_boxes(self) -> int:

@@ -7,6 +7,13 @@ project. The first open builds the project in a temp file and links it into plac
 first open never leaves a half-made project behind. Every later open of a folder re-scans it:
 new files get rows, vanished files are flagged ``missing`` (their boxes are kept), files that
 came back are un-flagged. The GUI and the CLI both resolve paths here.
+
+Folders are searched recursively by default (image paths are then relative to the opened folder,
+e.g. ``images/a.jpg``). An unzipped export (``data.layouts``: Roboflow, Label Studio, CVAT, YOLO,
+VOCdevkit, labelme2coco/voc ...) — the folder, or a label file in it — opens as one project over
+the export's image folders (not its visualisation folders), and its labels are imported when the
+project is created, all or nothing: a bad label file stops the open with one error naming it.
+Later opens only sync the images; the labels are the project's from then on.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import contextlib
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rnxstudio.core.model import ImageRecord, LabelSet
@@ -50,8 +57,9 @@ def project_file_for(source: str | os.PathLike) -> Path:
     return projects_dir() / f"{slug}-{digest}{PROJECT_SUFFIX}"
 
 
-def open_project(path: str | os.PathLike, *, recursive: bool = False, sync: bool = True) -> ProjectStore:
-    """Open ``path`` — a ``.rnxproj`` file, an image folder, a video, or an image (its folder).
+def open_project(path: str | os.PathLike, *, recursive: bool = True, sync: bool = True) -> ProjectStore:
+    """Open ``path`` — a ``.rnxproj`` file, an image folder, a video, an image (its folder), an
+    unzipped export or a label file in one (see the module docstring).
 
     A folder or video gets its project created on first use; ``recursive`` applies to a new
     folder project (later opens keep the choice stored in the project). Raises ProjectError.
@@ -76,13 +84,33 @@ def open_project(path: str | os.PathLike, *, recursive: bool = False, sync: bool
             return _open_source(p, "video", recursive=False, sync=sync)
         if is_image(p):
             return _open_source(p.parent, "folder", recursive=recursive, sync=sync)
-        raise ProjectError(f"{p}: not a project file, an image folder, an image or a video")
+        layout = layout_for_open(p)
+        if layout is not None:
+            return _open_source(layout.root, "folder", recursive=recursive, sync=sync, layout=layout)
+        raise ProjectError(f"{p}: not a project file, an image folder, an image, a video or a label file")
     if p.is_dir():
-        return _open_source(p, "folder", recursive=recursive, sync=sync)
+        if project_file_for(p).exists():  # made before: its labels are the project's now
+            return _open_source(p, "folder", recursive=recursive, sync=sync)
+        layout = layout_for_open(p)
+        root = p if layout is None else layout.root
+        return _open_source(root, "folder", recursive=recursive, sync=sync, layout=layout)
     raise ProjectError(f"{p}: not a regular file or folder")
 
 
-def create_project(source: str | os.PathLike, project_file: str | os.PathLike, *, recursive: bool = False) -> ProjectStore:
+def layout_for_open(path: Path):
+    """The export layout ``path`` opens as (None for a plain image folder); ProjectError when its
+    label files cannot even be listed."""
+    from rnxstudio.data.errors import LabelFormatError
+    from rnxstudio.data.layouts import detect_layout
+
+    try:
+        layout = detect_layout(path)
+    except (LabelFormatError, OSError, UnicodeDecodeError) as exc:
+        raise ProjectError(str(exc)) from exc
+    return layout if layout is not None and layout.sources else None
+
+
+def create_project(source: str | os.PathLike, project_file: str | os.PathLike, *, recursive: bool = True) -> ProjectStore:
     """Create a project for ``source`` (folder or video) at a place the user chose."""
     from rnxstudio.data.scan import is_video
 
@@ -95,17 +123,23 @@ def create_project(source: str | os.PathLike, project_file: str | os.PathLike, *
     if target.exists():
         raise ProjectError(f"{target}: a file already exists there")
     kind = "video" if src.is_file() and is_video(src) else "folder"
+    layout = None
     if kind == "folder" and not src.is_dir():
-        raise ProjectError(f"{src}: not an image folder or a video")
-    _build(src.resolve(), kind, target, recursive)
+        layout = layout_for_open(src)
+        if layout is None:
+            raise ProjectError(f"{src}: not an image folder or a video")
+        src = layout.root
+    elif kind == "folder":
+        layout = layout_for_open(src)
+    _build(src.resolve(), kind, target, recursive, layout)
     return ProjectStore.open(target)
 
 
-def _open_source(src: Path, kind: str, *, recursive: bool, sync: bool) -> ProjectStore:
+def _open_source(src: Path, kind: str, *, recursive: bool, sync: bool, layout=None) -> ProjectStore:
     src = src.resolve()
     target = project_file_for(src)
     if not target.exists():
-        _build(src, kind, target, recursive)
+        _build(src, kind, target, recursive, layout)
         return ProjectStore.open(target)
     try:
         store = ProjectStore.open(target)
@@ -116,16 +150,22 @@ def _open_source(src: Path, kind: str, *, recursive: bool, sync: bool) -> Projec
     return store
 
 
-def _build(src: Path, kind: str, target: Path, recursive: bool) -> None:
-    """Make the project in a temp file, then link it to ``target`` (never overwriting one)."""
-    records = _video_records(src) if kind == "video" else _folder_records(src, recursive)
+def _build(src: Path, kind: str, target: Path, recursive: bool, layout=None) -> None:
+    """Make the project in a temp file, then link it to ``target`` (never overwriting one).
+    An export layout's labels are imported into the temp file first: all or nothing."""
+    image_dirs = layout.image_dirs if layout is not None else []
+    records = _video_records(src) if kind == "video" else _folder_records(src, recursive, image_dirs)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.creating{PROJECT_SUFFIX}")
     root = src.parent if kind == "video" else src
     try:
         with ProjectStore.create(tmp, root=root, kind=kind, source=src, durability="normal") as store:
             store.set_meta("recursive", "1" if recursive else "0")
+            if image_dirs:
+                store.set_meta_json("image_dirs", image_dirs)
             store.add_images(records)
+            if layout is not None:
+                _import_layout(store, layout)
         try:
             os.link(tmp, target)  # atomic, and fails if another process made it first
         except FileExistsError:
@@ -139,16 +179,51 @@ def _build(src: Path, kind: str, target: Path, recursive: bool) -> None:
                 leftover.unlink()
 
 
-def _folder_records(folder: Path, recursive: bool) -> list[ImageRecord]:
-    from rnxstudio.data.scan import scan_folder
+def _import_layout(store: ProjectStore, layout) -> None:
+    from rnxstudio.data.errors import LabelFormatError
+    from rnxstudio.data.layouts import describe, read_layout
 
+    if layout.fmt == "yolo" and not layout.class_names:
+        from rnxstudio.data.yolo import read_class_names
+
+        folder = layout.sources[0].path
+        if read_class_names(folder if folder.is_dir() else folder.parent) is None:
+            # YOLO files hold class indices only: open the images, and say how to add the labels
+            store.set_meta("layout", describe(layout))
+            store.set_meta("layout_import", "labels not imported: no class names (classes.txt or data.yaml); "
+                                            "import them with --names a,b,c")
+            return
     try:
-        names = scan_folder(folder, recursive=recursive)
+        ls = read_layout(layout, image_root=layout.root)
+        report = store.import_labelset(ls)
+    except (LabelFormatError, ValueError, OSError) as exc:
+        raise ProjectError(f"{layout.name}: its labels cannot be imported, so no project was made: {exc}") from exc
+    store.set_meta("layout", describe(layout))
+    store.set_meta("layout_import", report.summary())
+
+
+def scan_images(folder: Path, recursive: bool, image_dirs: list[str] | None = None) -> list[str]:
+    """Image paths under ``folder`` (relative, natural order), only inside ``image_dirs`` when given."""
+    from rnxstudio.data.scan import natural_key, scan_folder
+
+    if not image_dirs:
+        return scan_folder(folder, recursive=recursive)
+    names: list[str] = []
+    for sub in image_dirs:
+        if (folder / sub).is_dir():
+            names += [f"{sub}/{n}" for n in scan_folder(folder / sub, recursive=True)]
+    return sorted(dict.fromkeys(names), key=natural_key)
+
+
+def _folder_records(folder: Path, recursive: bool, image_dirs: list[str] | None = None) -> list[ImageRecord]:
+    try:
+        names = scan_images(folder, recursive, image_dirs)
     except OSError as exc:
         raise ProjectError(f"{folder}: cannot list the folder ({exc})") from exc
     if not names:
-        hint = "" if recursive else " (sub-folders were not searched)"
-        raise ProjectError(f"{folder}: no images found{hint}")
+        where = f" in {', '.join(image_dirs)}" if image_dirs else ""
+        hint = "" if recursive or image_dirs else " (sub-folders were not searched)"
+        raise ProjectError(f"{folder}: no images found{where}{hint}")
     return [ImageRecord(path=n) for n in names]
 
 
@@ -189,9 +264,7 @@ def sync_folder(store: ProjectStore, *, recursive: bool | None = None) -> SyncRe
         raise ProjectError(f"{source}: image folder not found")
     if recursive is None:
         recursive = store.meta("recursive") == "1"
-    from rnxstudio.data.scan import scan_folder
-
-    on_disk = set(scan_folder(source, recursive=recursive))
+    on_disk = set(scan_images(source, recursive, store.meta_json("image_dirs", [])))
     known = {r.path: r for r in store.images() if r.frame_index is None}
     with store.transaction():
         report.added = sorted(on_disk - known.keys())
@@ -257,9 +330,9 @@ def write_frames(store: ProjectStore, ls: LabelSet, out_dir: str | os.PathLike, 
             name = f"{folder}/{frame_file_name(rec)}"
             atomic_write_bytes(out / name, buf.tobytes())
             images.append(ImageRecord(path=name, id=rec.id, width=rgb.shape[1], height=rgb.shape[0],
-                                      status=rec.status))
+                                      status=rec.status, split=rec.split, extra=rec.extra))
     finally:
         for reader in readers.values():
             with contextlib.suppress(Exception):
                 reader.close()
-    return LabelSet(categories=ls.categories, images=images, boxes=ls.boxes, root=str(out), info=ls.info)
+    return replace(ls, images=images, root=str(out))

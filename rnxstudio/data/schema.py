@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # SQLite's INTEGER range: label readers refuse ids, sizes and frame numbers outside it, which
 # would otherwise fail only when stored, as an OverflowError
@@ -89,8 +89,29 @@ CREATE TABLE training_runs (
 );
 """
 
+# Version 2: what label files say beyond boxes (docs/adr/0009-preserved-label-fields.md). Each
+# ``extra`` is a JSON object keyed by format ({"coco": {...}, "voc": {...}}), NULL when empty;
+# a project's COCO info / licenses / unknown top-level keys live in meta ("coco.info", ...).
+DDL_V2 = """
+ALTER TABLE images ADD COLUMN split TEXT;          -- train / val / test / ..., NULL when unknown
+ALTER TABLE images ADD COLUMN extra TEXT;
+ALTER TABLE boxes ADD COLUMN crowd INTEGER NOT NULL DEFAULT 0;       -- COCO iscrowd=1 region
+ALTER TABLE boxes ADD COLUMN difficult INTEGER NOT NULL DEFAULT 0;   -- PASCAL VOC difficult
+ALTER TABLE boxes ADD COLUMN extra TEXT;
+ALTER TABLE categories ADD COLUMN extra TEXT;
+"""
+
+
+def _run(conn: sqlite3.Connection, ddl: str) -> None:
+    for statement in ddl.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 # MIGRATIONS[v] upgrades a database at version v to v + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: lambda conn: _run(conn, DDL_V2),
+}
 
 
 class SchemaError(RuntimeError):
@@ -98,10 +119,9 @@ class SchemaError(RuntimeError):
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    """Create every table of the current version in an empty database (caller's transaction)."""
-    for statement in DDL_V1.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    """Create every table of the current version in an empty database (caller's transaction):
+    version 1's tables, then every migration, so a new project and an upgraded one are alike."""
+    _run(conn, DDL_V1)
     conn.execute("INSERT INTO schema_version (version) VALUES (?)", (1,))
     migrate(conn)
 

@@ -33,7 +33,10 @@ class Snapshot:
 
     def summary(self) -> str:
         what = "verified images" if self.selection == "verified" else "images with boxes"
-        return f"{self.images} {what}, {self.boxes} boxes, {len(self.class_names)} classes"
+        text = f"{self.images} {what}, {self.boxes} boxes, {len(self.class_names)} classes"
+        if self.skipped:  # unreadable images are never trained on (export_labels leaves them out)
+            text += f" ({len(self.skipped)} unreadable image{'s' if len(self.skipped) != 1 else ''} left out)"
+        return text
 
 
 def runs_dir() -> Path:

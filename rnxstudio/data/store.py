@@ -20,8 +20,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rnxstudio.core.model import Box, BoxSource, Category, ImageRecord, ImageStatus, InvalidBoxError, default_color
+from rnxstudio.core.model import Box, BoxSource, Category, ImageRecord, ImageStatus, default_color
 from rnxstudio.data import schema
+from rnxstudio.data.store_rows import (
+    BOX_COLS,
+    BOX_WRITE_COLS,
+    CATEGORY_COLS,
+    IMAGE_COLS,
+    box_from_row,
+    box_values,
+    category_from_row,
+    dump_extra,
+    image_from_row,
+)
 from rnxstudio.data.store_models import ModelRecord, ModelsMixin, TrainingRun, _now  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -48,38 +59,6 @@ def natural_sort_key(path: str) -> str:
         else:
             parts.append(part)
     return "".join(parts)
-
-
-_IMAGE_COLS = "id, path, frame_index, timestamp, width, height, status, error, missing"
-_BOX_COLS = "id, image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id"
-
-
-_STATUS = {s.value: s for s in ImageStatus}
-_SOURCE = {s.value: s for s in BoxSource}
-
-
-def _image_from_row(r: Sequence[Any]) -> ImageRecord:
-    return ImageRecord(
-        id=r[0], path=r[1], frame_index=None if r[2] < 0 else r[2], timestamp=r[3], width=r[4],
-        height=r[5], status=_STATUS[r[6]], error=r[7], missing=bool(r[8]),
-    )
-
-
-def _box_from_row(r: Sequence[Any]) -> Box:
-    return Box(
-        id=r[0], image_id=r[1], category_id=r[2], x1=r[3], y1=r[4], x2=r[5], y2=r[6],
-        source=_SOURCE[r[7]], score=r[8], verified=bool(r[9]), track_id=r[10],
-    )
-
-
-def _box_values(b: Box, model_name: str | None = None) -> tuple:
-    for v in b.xyxy:
-        if not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
-            raise InvalidBoxError(f"box has non-finite coordinates {b.xyxy}")
-    if b.x2 <= b.x1 or b.y2 <= b.y1:
-        raise InvalidBoxError(f"box {b.xyxy} has x2 <= x1 or y2 <= y1")
-    return (b.image_id, b.category_id, float(b.x1), float(b.y1), float(b.x2), float(b.y2),
-            BoxSource(b.source).value, b.score, int(bool(b.verified)), b.track_id, model_name)
 
 
 class ProjectStore(ModelsMixin):
@@ -204,6 +183,23 @@ class ProjectStore(ModelsMixin):
             self._q("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (key, str(value)))
 
+    def meta_json(self, key: str, default=None):
+        """A meta value stored as JSON (e.g. "coco.info"); ``default`` when absent or unreadable."""
+        import json
+
+        text = self.meta(key)
+        if text is None:
+            return default
+        try:
+            return json.loads(text)
+        except ValueError:
+            return default
+
+    def set_meta_json(self, key: str, value) -> None:
+        import json
+
+        self.set_meta(key, json.dumps(value, ensure_ascii=False, allow_nan=False))
+
     @property
     def root(self) -> Path:
         """The folder image paths are relative to."""
@@ -230,15 +226,15 @@ class ProjectStore(ModelsMixin):
 
     # ------------------------------------------------------------------ categories
     def categories(self) -> list[Category]:
-        rows = self._q("SELECT id, name, color, hotkey, supercategory FROM categories ORDER BY position, id")
-        return [Category(id=r[0], name=r[1], color=r[2], hotkey=r[3], supercategory=r[4]) for r in rows]
+        rows = self._q(f"SELECT {CATEGORY_COLS} FROM categories ORDER BY position, id")
+        return [category_from_row(r) for r in rows]
 
     def category_by_name(self, name: str) -> Category | None:
-        r = self._q("SELECT id, name, color, hotkey, supercategory FROM categories WHERE name = ?", (name,)).fetchone()
-        return Category(id=r[0], name=r[1], color=r[2], hotkey=r[3], supercategory=r[4]) if r else None
+        r = self._q(f"SELECT {CATEGORY_COLS} FROM categories WHERE name = ?", (name,)).fetchone()
+        return category_from_row(r) if r else None
 
     def add_category(self, name: str, color: str | None = None, hotkey: str | None = None, id: int | None = None,
-                     supercategory: str = "") -> Category:
+                     supercategory: str = "", extra: dict | None = None) -> Category:
         """Add a category; ``id`` is kept when given and free, else the next free id is used."""
         name = name.strip()
         if not name:
@@ -249,9 +245,11 @@ class ProjectStore(ModelsMixin):
             n, max_id, max_pos = self._q("SELECT COUNT(*), IFNULL(MAX(id), 0), IFNULL(MAX(position), -1) FROM categories").fetchone()
             if id is None or self._q("SELECT 1 FROM categories WHERE id = ?", (id,)).fetchone():
                 id = max_id + 1
-            cat = Category(id=int(id), name=name, color=color or default_color(n), hotkey=hotkey, supercategory=supercategory)
-            self._q("INSERT INTO categories (id, name, color, hotkey, supercategory, position) VALUES (?, ?, ?, ?, ?, ?)",
-                    (cat.id, cat.name, cat.color, cat.hotkey, cat.supercategory, max_pos + 1))
+            cat = Category(id=int(id), name=name, color=color or default_color(n), hotkey=hotkey,
+                           supercategory=supercategory, extra=dict(extra or {}))
+            self._q("INSERT INTO categories (id, name, color, hotkey, supercategory, position, extra) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (cat.id, cat.name, cat.color, cat.hotkey, cat.supercategory, max_pos + 1, dump_extra(cat.extra)))
         return cat
 
     def update_category(self, cat: Category) -> Category:
@@ -260,8 +258,9 @@ class ProjectStore(ModelsMixin):
             other = self.category_by_name(cat.name)
             if other is not None and other.id != cat.id:
                 raise StoreError(f"category {cat.name!r} already exists")
-            cur = self._q("UPDATE categories SET name = ?, color = ?, hotkey = ?, supercategory = ? WHERE id = ?",
-                          (cat.name, cat.color, cat.hotkey, cat.supercategory, cat.id))
+            cur = self._q("UPDATE categories SET name = ?, color = ?, hotkey = ?, supercategory = ?, extra = ? "
+                          "WHERE id = ?",
+                          (cat.name, cat.color, cat.hotkey, cat.supercategory, dump_extra(cat.extra), cat.id))
             if cur.rowcount == 0:
                 raise StoreError(f"no category with id {cat.id}")
         return cat
@@ -276,33 +275,33 @@ class ProjectStore(ModelsMixin):
                 path = r.path.replace("\\", "/")
                 rows.append((next_id + k, path, -1 if r.frame_index is None else int(r.frame_index), r.timestamp,
                              int(r.width), int(r.height), ImageStatus(r.status).value, r.error, int(r.missing),
-                             natural_sort_key(path)))
+                             natural_sort_key(path), r.split, dump_extra(r.extra)))
             try:
                 self._conn.executemany(
-                    "INSERT INTO images (id, path, frame_index, timestamp, width, height, status, error, missing, sort_key) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    "INSERT INTO images (id, path, frame_index, timestamp, width, height, status, error, missing, "
+                    "sort_key, split, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"cannot add images: {exc} (an image with the same path/frame already exists?)") from exc
         return [r[0] for r in rows]
 
     def image(self, image_id: int) -> ImageRecord:
-        r = self._q(f"SELECT {_IMAGE_COLS} FROM images WHERE id = ?", (image_id,)).fetchone()
+        r = self._q(f"SELECT {IMAGE_COLS} FROM images WHERE id = ?", (image_id,)).fetchone()
         if r is None:
             raise KeyError(f"no image with id {image_id}")
-        return _image_from_row(r)
+        return image_from_row(r)
 
     def images(self, ids: Sequence[int] | None = None) -> list[ImageRecord]:
         """Records for ``ids`` in that order (all images in display order when None)."""
         if ids is None:
-            rows = self._q(f"SELECT {_IMAGE_COLS} FROM images ORDER BY +sort_key, +frame_index, id")
-            return [_image_from_row(r) for r in rows]
+            rows = self._q(f"SELECT {IMAGE_COLS} FROM images ORDER BY +sort_key, +frame_index, id")
+            return [image_from_row(r) for r in rows]
         found: dict[int, ImageRecord] = {}
         ids = list(ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for r in self._q(f"SELECT {_IMAGE_COLS} FROM images WHERE id IN ({marks})", chunk):
-                found[r[0]] = _image_from_row(r)
+            for r in self._q(f"SELECT {IMAGE_COLS} FROM images WHERE id IN ({marks})", chunk):
+                found[r[0]] = image_from_row(r)
         missing = [i for i in ids if i not in found]
         if missing:
             raise KeyError(f"no images with ids {missing[:10]}")
@@ -362,6 +361,13 @@ class ProjectStore(ModelsMixin):
     def set_status(self, image_id: int, status: ImageStatus) -> None:
         self._update_image(image_id, "status = ?", (ImageStatus(status).value,))
 
+    def set_image_split(self, image_id: int, split: str | None) -> None:
+        self._update_image(image_id, "split = ?", (split,))
+
+    def set_image_extra(self, image_id: int, extra: dict | None) -> None:
+        """Replace what is kept of a label file's per-image fields (see ImageRecord.extra)."""
+        self._update_image(image_id, "extra = ?", (dump_extra(extra),))
+
     def absolute_path(self, record: ImageRecord) -> str:
         """The file on disk for ``record`` (the video file for a frame)."""
         p = Path(record.path)
@@ -369,16 +375,16 @@ class ProjectStore(ModelsMixin):
 
     # ------------------------------------------------------------------ boxes
     def boxes(self, image_id: int, *, include_predictions: bool = True) -> list[Box]:
-        sql = f"SELECT {_BOX_COLS} FROM boxes WHERE image_id = ?"
+        sql = f"SELECT {BOX_COLS} FROM boxes WHERE image_id = ?"
         if not include_predictions:
             sql += " AND source != 'predicted'"
-        return [_box_from_row(r) for r in self._q(sql + " ORDER BY id", (image_id,))]
+        return [box_from_row(r) for r in self._q(sql + " ORDER BY id", (image_id,))]
 
     def get_box(self, box_id: int) -> Box:
-        r = self._q(f"SELECT {_BOX_COLS} FROM boxes WHERE id = ?", (box_id,)).fetchone()
+        r = self._q(f"SELECT {BOX_COLS} FROM boxes WHERE id = ?", (box_id,)).fetchone()
         if r is None:
             raise KeyError(f"no box with id {box_id}")
-        return _box_from_row(r)
+        return box_from_row(r)
 
     def count_boxes(self, *, include_predictions: bool = True) -> int:
         sql = "SELECT COUNT(*) FROM boxes" + ("" if include_predictions else " WHERE source != 'predicted'")
@@ -389,17 +395,16 @@ class ProjectStore(ModelsMixin):
                 (image_id,))
 
     def _insert_box(self, box: Box, keep_id: bool, model_name: str | None = None) -> Box:
-        values = _box_values(box, model_name)
+        values = box_values(box, model_name)
+        marks = ", ".join("?" * len(values))
         try:
             if keep_id:
                 if box.id <= 0:
                     raise StoreError("keep_id needs a box with an id")
-                self._q(f"INSERT INTO boxes (id, image_id, category_id, x1, y1, x2, y2, source, score, verified, "
-                        f"track_id, model_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (box.id, *values))
+                self._q(f"INSERT INTO boxes (id, {BOX_WRITE_COLS}) VALUES (?, {marks})", (box.id, *values))
                 new_id = box.id
             else:
-                cur = self._q("INSERT INTO boxes (image_id, category_id, x1, y1, x2, y2, source, score, verified, "
-                              "track_id, model_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+                cur = self._q(f"INSERT INTO boxes ({BOX_WRITE_COLS}) VALUES ({marks})", values)
                 new_id = cur.lastrowid
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"cannot add box {box.xyxy} to image {box.image_id} "
@@ -420,20 +425,19 @@ class ProjectStore(ModelsMixin):
 
     def add_boxes(self, boxes: Iterable[Box]) -> int:
         """Bulk insert (imports, benchmarks) in one transaction; no status updates; returns the count."""
+        marks = ", ".join("?" * (BOX_WRITE_COLS.count(",") + 1))
         with self.transaction():
-            cur = self._conn.executemany(
-                "INSERT INTO boxes (image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id, "
-                "model_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (_box_values(b) for b in boxes))
+            cur = self._conn.executemany(f"INSERT INTO boxes ({BOX_WRITE_COLS}) VALUES ({marks})",
+                                         (box_values(b) for b in boxes))
             return cur.rowcount
 
     def update_box(self, box: Box) -> Box:
         """Overwrite a stored box (by id) with ``box``'s fields."""
-        values = _box_values(box)
+        values = box_values(box)
+        assignments = ", ".join(f"{c.strip()} = ?" for c in BOX_WRITE_COLS.split(","))
         with self.transaction():
             try:
-                cur = self._q("UPDATE boxes SET image_id = ?, category_id = ?, x1 = ?, y1 = ?, x2 = ?, y2 = ?, "
-                              "source = ?, score = ?, verified = ?, track_id = ?, model_name = ? WHERE id = ?",
-                              (*values, box.id))
+                cur = self._q(f"UPDATE boxes SET {assignments} WHERE id = ?", (*values, box.id))
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"cannot update box {box.id}: {exc}") from exc
             if cur.rowcount == 0:

@@ -1,6 +1,7 @@
 """`rnxstudio bench infer`: our inference path against raw torchvision on the same model.
 
-(a) raw: ``model([tensor])`` on a pre-decoded tensor already on the device;
+(a) raw: the predictor's model (its inference path: eager, folded, bf16, OpenVINO...) called as
+    ``model([tensor])`` on a pre-decoded tensor already on the device;
 (b) ours: image file -> ``data.images.load`` -> ``image_to_tensor`` -> model -> :class:`Detections`.
 Runs alternate (a, b, a, b, ...) so CPU contention hits both alike; medians and b/a are printed,
 plus parameter count and counted GFLOPs of one forward pass. Prints figures; asserts nothing.
@@ -25,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", help="use this image instead of a generated shapes image")
     parser.add_argument("--amp", choices=("auto", "fp16", "bf16", "off"), default="off",
                         help="mixed precision for both paths (default off, fp32)")
+    parser.add_argument("--precision", default="auto", help="inference path precision: auto, fp32, bf16, fp16")
+    parser.add_argument("--backend", default="auto", help="auto, torch, openvino (CPU)")
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count")
 
 
@@ -51,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
     amp = None if args.amp == "auto" else (False if args.amp == "off" else args.amp)
     built = build_model(args.model, num_classes=5, min_size=args.size, max_size=max(1333, args.size),
                         allow_download=False)
-    predictor = Predictor(built, device=args.device, amp=amp)
+    predictor = Predictor(built, device=args.device, amp=amp, precision=args.precision, backend=args.backend)
     dev = predictor.device
-    model = predictor.built.model
+    model = predictor._runner  # the model the predictor really runs (its inference path)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     with tempfile.TemporaryDirectory(prefix="rnx-bench-") as tmp:
@@ -77,15 +80,15 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_flops:
             counter = FlopCounterMode(display=False)
             with counter, torch.inference_mode():
-                model([tensor])
+                built.model.eval()([tensor])  # FLOPs of the model itself (OpenVINO runs outside torch)
             gflops = counter.get_total_flops() / 1e9
 
     a, b = statistics.median(ta), statistics.median(tb)
     h, w = rgb.shape[:2]
     print(f"model          {built.spec.name} ({built.spec.title}), weights: {built.weights_origin}")
-    print(f"device         {device_label(dev)}, amp={predictor.amp_dtype}, channels_last={predictor.channels_last}")
+    print(f"device         {device_label(dev)}, path {predictor.describe()}")
     print(f"image          {path.name} {w}x{h}, min_size={args.size}, runs={args.n} (+{args.warmup} warm-up)")
-    print(f"params         {count_parameters(model) / 1e6:.2f} M")
+    print(f"params         {count_parameters(built.model) / 1e6:.2f} M")
     if gflops is not None:
         print(f"GFLOPs         {gflops:.1f} (one forward, FlopCounterMode, 2 FLOPs per multiply-add)")
     print(f"(a) raw model  median {a:.3f} s/image  (min {min(ta):.3f}, max {max(ta):.3f})")

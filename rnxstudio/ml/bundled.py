@@ -3,7 +3,7 @@
 They load offline, with no download: :func:`build_bundled` is what :func:`rnxstudio.ml.zoo.build_model`
 calls for a spec with ``bundled`` set. Asked for other classes than the checkpoint's (a project's
 class list), the box head keeps the rows of the classes it knows by name and gets fresh rows for
-the rest (:mod:`rnxstudio.ml.predictor_rows`).
+the rest (:mod:`rnxstudio.ml.heads`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def build_bundled(spec: ModelSpec, *, class_names: list[str] | None = None, min_
     is missing or damaged (the message names the file and how to rebuild it)."""
     from rnxstudio.ml import optim
     from rnxstudio.ml.checkpoint import CheckpointError, load_checkpoint
-    from rnxstudio.ml.predictor_rows import carry_predictor_rows
+    from rnxstudio.ml.heads import init_predictor_from
 
     path = bundled_path(spec)
     if not path.is_file():
@@ -45,7 +45,7 @@ def build_bundled(spec: ModelSpec, *, class_names: list[str] | None = None, min_
         raise ValueError(f"{spec.name}: {exc} (rebuild it with: {spec.rebuild_command})") from exc
     warnings = []
     if class_names is not None and list(class_names) != built.class_names:
-        built, report = carry_predictor_rows(built, list(class_names))
+        built, report = init_predictor_from(built, list(class_names))
         if report.new:
             warnings.append(f"{spec.name} knows {', '.join(report.kept) or 'none of these classes'}; "
                             f"{', '.join(report.new)} start untrained (fine-tune to learn them)")

@@ -261,7 +261,7 @@ def load_checkpoint(
     if kwargs["name"] not in zoo.MODELS:
         raise CheckpointError(p, f"unknown model {kwargs['name']!r}; known: {', '.join(zoo.MODELS)}")
     known = {"name", "num_classes", "class_names", "trainable_layers", "min_size", "max_size",
-             "score_thresh", "nms_thresh", "detections_per_img", "norm", "anchor_sizes"}
+             "score_thresh", "nms_thresh", "detections_per_img", "norm", "anchor_sizes", "external"}
     kwargs = zoo.rebuild_kwargs({k: v for k, v in kwargs.items() if k in known})
     try:
         built = zoo.build_model(kwargs.pop("name"), **kwargs)

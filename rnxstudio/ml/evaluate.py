@@ -143,7 +143,7 @@ def labelset_to_coco(ls: LabelSet) -> dict[str, Any]:
     ann_id = 1
     for img in ls.images:
         images.append({"id": int(img.id), "width": int(img.width), "height": int(img.height), "file_name": img.path})
-        for b in ls.boxes.get(img.id, []):
+        for b, ignored in ls.eval_ground_truth(img):
             w, h = b.x2 - b.x1, b.y2 - b.y1
             anns.append(
                 {
@@ -152,7 +152,8 @@ def labelset_to_coco(ls: LabelSet) -> dict[str, Any]:
                     "category_id": int(b.category_id),
                     "bbox": [float(b.x1), float(b.y1), float(w), float(h)],
                     "area": float(w * h),
-                    "iscrowd": 0,
+                    "iscrowd": int(b.crowd),
+                    "difficult": int(ignored and not b.crowd),  # ignored like PASCAL 'difficult' (_coco_eval)
                 }
             )
             ann_id += 1
@@ -186,10 +187,50 @@ def detections_to_arrays(dets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return b, s, lab
 
 
+def _ignored_gt(a: dict[str, Any]) -> bool:
+    """Crowd regions and PASCAL 'difficult' boxes: neither misses nor matches (see core.model.Box)."""
+    return bool(a.get("iscrowd", 0) or a.get("difficult", 0))
+
+
+def _ignore_regions(coco: dict[str, Any]) -> dict[int, np.ndarray]:
+    out: dict[int, list] = {}
+    for a in coco["annotations"]:
+        if _ignored_gt(a):
+            x, y, w, h = a["bbox"]
+            out.setdefault(int(a["image_id"]), []).append((x, y, x + w, y + h))
+    return {k: np.asarray(v, dtype=np.float64).reshape(-1, 4) for k, v in out.items()}
+
+
+def _on_ignored(box: np.ndarray, regions: np.ndarray | None) -> bool:
+    """A detection mostly (>= half its area) inside an ignored region is not a false positive."""
+    if regions is None or len(regions) == 0:
+        return False
+    ix = np.clip(np.minimum(box[2], regions[:, 2]) - np.maximum(box[0], regions[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], regions[:, 3]) - np.maximum(box[1], regions[:, 1]), 0, None)
+    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-12)
+    return bool((ix * iy / area >= IOU_MATCH).any())
+
+
+def _coco_eval(coco_gt, coco_dt):
+    """COCOeval (bbox) that also ignores ground truth marked ``difficult`` (its _prepare sets
+    ``ignore`` from ``iscrowd`` only): detections matching such a box are neither TP nor FP."""
+    from pycocotools.cocoeval import COCOeval
+
+    class _IgnoreDifficult(COCOeval):
+        def _prepare(self):
+            super()._prepare()
+            for gts in self._gts.values():
+                for g in gts:
+                    if g.get("difficult"):
+                        g["ignore"] = 1
+
+    return _IgnoreDifficult(coco_gt, coco_dt, "bbox")
+
+
 def _gt_arrays(coco: dict[str, Any]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     out: dict[int, tuple[list, list]] = {int(im["id"]): ([], []) for im in coco["images"]}
     for a in coco["annotations"]:
-        if a.get("iscrowd", 0):
+        if _ignored_gt(a):
             continue
         iid = int(a["image_id"])
         if iid not in out:
@@ -288,8 +329,6 @@ def evaluate(
     ``score_thresh`` applies only to the confusion matrix and the per-image TP/FP/FN.
     pycocotools' own prints are silenced unless ``verbose``.
     """
-    from pycocotools.cocoeval import COCOeval
-
     gt_dict = labelset_to_coco(gt) if isinstance(gt, LabelSet) else gt
     for key in ("images", "annotations", "categories"):
         if key not in gt_dict:
@@ -333,7 +372,7 @@ def evaluate(
 
     coco_gt = _coco_from_dict(gt_dict)
     coco_dt = _coco_from_dict({"images": gt_dict["images"], "categories": gt_dict["categories"], "annotations": dt_anns})
-    ev = COCOeval(coco_gt, coco_dt, "bbox")
+    ev = _coco_eval(coco_gt, coco_dt)
     ev.params.imgIds = image_ids
     ev.params.catIds = cat_ids
     out = io.StringIO()
@@ -351,6 +390,7 @@ def evaluate(
     t50 = int(np.argmin(np.abs(ev.params.iouThrs - 0.5)))
     t75 = int(np.argmin(np.abs(ev.params.iouThrs - 0.75)))
     gt_by_img = _gt_arrays(gt_dict)
+    ignore_by_img = _ignore_regions(gt_dict)
     n_gt = {c: 0 for c in cat_ids}
     for _, labels in gt_by_img.values():
         for c in labels.tolist():
@@ -387,17 +427,18 @@ def evaluate(
         for d, g in enumerate(m):
             if g >= 0:
                 matrix[pos[int(gl[g])], pos[int(lab[d])]] += 1
-            else:
+            elif not _on_ignored(b[d], ignore_by_img.get(iid)):
                 matrix[bg, pos[int(lab[d])]] += 1
         for g in sorted(set(range(len(gb))) - {g for g in m if g >= 0}):
             matrix[pos[int(gl[g])], bg] += 1
         m = greedy_match(gb, gl, b, lab, s, class_aware=True)
         matched = {g for g in m if g >= 0}
+        fps = [d for d, g in enumerate(m) if g < 0 and not _on_ignored(b[d], ignore_by_img.get(iid))]
         per_image[iid] = ImageCounts(
             tp=len(matched),
-            fp=sum(1 for g in m if g < 0),
+            fp=len(fps),
             fn=len(gb) - len(matched),
-            fp_detections=[int(sel[d]) for d, g in enumerate(m) if g < 0],
+            fp_detections=[int(sel[d]) for d in fps],
             fn_ground_truth=[g for g in range(len(gb)) if g not in matched],
         )
 

@@ -16,14 +16,25 @@ which training may still be using, is never touched) with some of these applied:
 ``compile``
     ``torch.compile`` (inductor) on the backbone. Costly to compile and recompiles per input size
     unless sizes are fixed; opt-in only.
+``openvino``
+    the (folded) backbone + FPN converted to OpenVINO once per weights and cached on disk
+    (:mod:`rnxstudio.ml.openvino_backend`); the heads stay in torch. Needs the ``[openvino]`` extra.
+``sparse_roi``
+    the box head's RoIAlign as one sparse x dense product per pyramid level over the
+    (channels-last) feature map, multithreaded; torchvision's CPU kernel walks RoIs one thread
+    at a time. Equal to torchvision's up to float rounding (tests/unit/test_fast.py). CPU only.
 ``bf16`` / ``fp16``
-    autocast for the whole forward pass (returned as :attr:`Plan.amp_dtype`; the Predictor applies it).
+    reduced precision. On the CPU only the backbone: its weights are cast once (no per-call
+    weight casts), or with ``openvino`` it runs at OpenVINO's bf16 inference precision; the heads
+    stay fp32 (:attr:`Plan.autocast` is False). On CUDA (and with ``jit`` / ``compile``) the
+    whole forward runs under autocast, which the Predictor applies.
 
-``mode="auto"`` picks what measured faster than eager fp32 on the device type (see
-docs/PERFORMANCE.md): CPU -> fold + channels_last (jit was not reliably faster on top of it, and
-bf16 / compile lost clearly); CUDA -> fold + channels_last + fp16 AMP (not measured here: no GPU).
-``mode="none"`` is plain torchvision eager fp32. A mode can also be a ``+``-joined list of the
-names above, e.g. ``"fold+channels_last"``.
+``mode="auto"`` asks :func:`rnxstudio.ml.precision.resolve` for the fastest correct path on this
+device: on a CPU with native bf16 (AVX512-BF16 / AMX) bf16, elsewhere fp32 fold + channels_last,
+with OpenVINO for the backbone when it is installed, and sparse RoIAlign (measured in
+docs/PERFORMANCE.md); CUDA -> fold + channels_last + fp16 AMP. ``mode="none"`` is plain
+torchvision eager fp32. A mode can also be a ``+``-joined list of the names above, e.g.
+``"fold+channels_last"``.
 """
 
 from __future__ import annotations
@@ -37,12 +48,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
+from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.misc import FrozenBatchNorm2d
+from torchvision.ops.poolers import _setup_scales
 
 from rnxstudio.ml.prefetch import target_size
 
-FEATURES = ("fold", "channels_last", "jit", "compile", "bf16", "fp16")
+FEATURES = ("fold", "channels_last", "jit", "compile", "openvino", "sparse_roi", "bf16", "fp16")
 MODES = ("auto", "none", *FEATURES)
+_BACKBONES = ("jit", "compile", "openvino")
 
 
 @dataclass(frozen=True)
@@ -51,46 +65,67 @@ class Plan:
 
     fold: bool = False
     channels_last: bool = False
-    backbone: str = "eager"  # "eager" | "jit" | "compile"
+    backbone: str = "eager"  # "eager" | "jit" | "compile" | "openvino"
     amp_dtype: torch.dtype | None = None
+    sparse_roi: bool = False
+    cpu: bool = False  # planned for a CPU (see autocast)
 
     @property
     def is_eager(self) -> bool:
-        return not (self.fold or self.channels_last or self.amp_dtype is not None) and self.backbone == "eager"
+        return not (self.fold or self.channels_last or self.sparse_roi or self.amp_dtype is not None) \
+            and self.backbone == "eager"
+
+    @property
+    def autocast(self) -> bool:
+        """True when the caller should run the whole forward under autocast(amp_dtype): reduced
+        precision on a device or backbone runner that does not handle it itself."""
+        return self.amp_dtype is not None and not (self.cpu and self.backbone in ("eager", "openvino"))
+
+    @property
+    def precision(self) -> str:
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.amp_dtype, "fp32")
 
     def describe(self) -> str:
         parts = [name for name, on in (("fold", self.fold), ("channels_last", self.channels_last)) if on]
         if self.backbone != "eager":
             parts.append(self.backbone)
+        if self.sparse_roi:
+            parts.append("sparse_roi")
         if self.amp_dtype is not None:
-            parts.append({torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.amp_dtype, str(self.amp_dtype)))
+            parts.append(self.precision)
         return "+".join(parts) or "none"
 
 
-def plan_for(device: torch.device | str, mode: str = "auto") -> Plan:
-    """The :class:`Plan` for ``mode`` on ``device``. Raises ValueError for an unknown mode."""
+def plan_for(device: torch.device | str, mode: str = "auto", *, precision: str = "auto",
+             backend: str = "auto") -> Plan:
+    """The :class:`Plan` for ``mode`` on ``device``. Raises ValueError for an unknown mode.
+
+    ``precision`` / ``backend`` only matter for ``mode="auto"`` (see :mod:`rnxstudio.ml.precision`).
+    """
     device = torch.device(device)
     mode = (mode or "none").strip().lower()
     if mode == "auto":
-        if device.type == "cuda":
-            return Plan(fold=True, channels_last=True, amp_dtype=torch.float16)
-        if device.type == "cpu":
-            return Plan(fold=True, channels_last=True)
-        return Plan(fold=True)
+        from rnxstudio.ml.precision import resolve
+
+        mode = resolve(device, precision, backend).mode
     if mode in ("none", "eager", "off", ""):
-        return Plan()
+        return Plan(cpu=device.type == "cpu")
     features = [f.strip() for f in mode.split("+") if f.strip()]
     unknown = [f for f in features if f not in FEATURES]
     if unknown:
         raise ValueError(f"unknown optimisation {unknown[0]!r}; use one of {', '.join(MODES)} "
                          "or a '+'-joined list of " + ", ".join(FEATURES))
-    if "jit" in features and "compile" in features:
-        raise ValueError("choose either 'jit' or 'compile' for the backbone, not both")
+    backbones = [f for f in features if f in _BACKBONES]
+    if len(backbones) > 1:
+        raise ValueError(f"choose one backbone runner, not {' and '.join(backbones)}")
     if "bf16" in features and "fp16" in features:
         raise ValueError("choose either 'bf16' or 'fp16', not both")
+    if device.type != "cpu" and ("openvino" in features or "sparse_roi" in features):
+        raise ValueError("'openvino' and 'sparse_roi' run on the CPU only")
     amp = torch.bfloat16 if "bf16" in features else torch.float16 if "fp16" in features else None
-    backbone = "jit" if "jit" in features else "compile" if "compile" in features else "eager"
-    return Plan(fold="fold" in features, channels_last="channels_last" in features, backbone=backbone, amp_dtype=amp)
+    return Plan(fold="fold" in features or "openvino" in features, channels_last="channels_last" in features,
+                backbone=backbones[0] if backbones else "eager", amp_dtype=amp, sparse_roi="sparse_roi" in features,
+                cpu=device.type == "cpu")
 
 
 # --------------------------------------------------------------------------- conv + norm folding
@@ -225,6 +260,90 @@ class _ChannelsLastInput(nn.Module):
         return OrderedDict([("0", out)]) if isinstance(out, torch.Tensor) else out
 
 
+class _ReducedPrecisionBackbone(nn.Module):
+    """The backbone with bf16 (or fp16) weights: casts its input, returns fp32 maps.
+
+    Autocast would cast every weight again on every call; casting once saves that copy. The heads
+    (RPN, RoI) stay fp32 on the CPU: with them in bf16 only 88 % of eager's boxes kept IoU >= 0.9
+    on a shapes model, 98 % with the backbone alone in bf16 (docs/PERFORMANCE.md).
+    """
+
+    def __init__(self, backbone: nn.Module, dtype: torch.dtype, channels_last: bool = False):
+        super().__init__()
+        self.inner = backbone.to(dtype)
+        self.dtype = dtype
+        self.memory_format = torch.channels_last if channels_last else torch.preserve_format
+        self.out_channels = backbone.out_channels
+
+    def forward(self, x: torch.Tensor):
+        out = self.inner(x.to(dtype=self.dtype, memory_format=self.memory_format))
+        if isinstance(out, torch.Tensor):
+            out = OrderedDict([("0", out)])
+        return OrderedDict((k, v.float()) for k, v in out.items())
+
+
+def roi_align_pixels(feature: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int],
+                     spatial_scale: float, sampling_ratio: int, aligned: bool = False) -> torch.Tensor:
+    """torchvision ``roi_align`` for inference on the CPU as one sparse (K*ph*pw x N*H*W) x dense
+    (N*H*W x C) product; fp32 result (K, C, ph, pw). Either convention (``aligned``: detectron2's
+    and mmcv's) and a fixed or adaptive (0) sampling ratio, as :mod:`rnxstudio.ml.roi_pool`.
+
+    The feature map is read as a pixels x channels matrix, a free view when it is channels-last.
+    """
+    from rnxstudio.ml.roi_pool import bilinear_entries
+
+    n, c, h, w = feature.shape
+    k = rois.shape[0]
+    ph, pw = output_size
+    if k == 0:
+        return feature.new_zeros((0, c, ph, pw), dtype=torch.float32)
+    rows, cols, vals = bilinear_entries(rois.float(), spatial_scale, (n, h, w), (ph, pw), sampling_ratio, aligned)
+    crow = torch.zeros(k * ph * pw + 1, dtype=torch.long)
+    crow[1:] = torch.bincount(rows, minlength=k * ph * pw).cumsum(0)  # entries come sorted by row
+    a = torch.sparse_csr_tensor(crow, cols, vals.float(), (k * ph * pw, n * h * w), check_invariants=False)
+    pixels = feature.permute(0, 2, 3, 1).reshape(n * h * w, c).float()
+    out = torch.sparse.mm(a, pixels)
+    return out.view(k, ph, pw, c).permute(0, 3, 1, 2)
+
+
+class SparseRoIAlign(MultiScaleRoIAlign):
+    """``MultiScaleRoIAlign`` computing each level with :func:`roi_align_pixels` on the CPU at
+    inference (torchvision's path for training and other devices). Keeps the replaced pooler's
+    convention (``aligned``, sampling ratio), so a converted detectron2 / mmdetection model
+    pools exactly as it did."""
+
+    @classmethod
+    def from_pooler(cls, old: MultiScaleRoIAlign) -> SparseRoIAlign:
+        new = cls(featmap_names=list(old.featmap_names), output_size=old.output_size,
+                  sampling_ratio=old.sampling_ratio, canonical_scale=old.canonical_scale,
+                  canonical_level=old.canonical_level)
+        new.scales, new.map_levels = old.scales, old.map_levels
+        new.aligned = bool(getattr(old, "aligned", False))
+        new.fallback = old
+        return new
+
+    def forward(self, x: dict[str, torch.Tensor], boxes: list[torch.Tensor],
+                image_shapes: list[tuple[int, int]]) -> torch.Tensor:
+        feats = [v for k, v in x.items() if k in self.featmap_names]
+        if torch.is_grad_enabled() or not feats or feats[0].device.type != "cpu":
+            return self.fallback(x, boxes, image_shapes)
+        if self.scales is None or self.map_levels is None:
+            self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale,
+                                                         self.canonical_level)
+        rois = torch.cat([torch.cat((torch.full_like(b[:, :1], i), b), 1) for i, b in enumerate(boxes)])
+        size = tuple(self.output_size)
+        with torch.autocast("cpu", enabled=False):
+            if len(feats) == 1:
+                return roi_align_pixels(feats[0], rois, size, self.scales[0], self.sampling_ratio, self.aligned)
+            levels = self.map_levels(boxes)
+            out = torch.zeros((rois.shape[0], feats[0].shape[1]) + size, dtype=torch.float32)
+            for level, (feat, scale) in enumerate(zip(feats, self.scales)):
+                idx = torch.where(levels == level)[0]
+                if idx.numel():
+                    out[idx] = roi_align_pixels(feat, rois[idx], size, scale, self.sampling_ratio, self.aligned)
+            return out
+
+
 class PresizedTransform(GeneralizedRCNNTransform):
     """GeneralizedRCNNTransform that leaves an image alone when it is already at the test size
     (within 1 px), as images from :func:`rnxstudio.ml.prefetch.prepare_image` are; others are
@@ -251,20 +370,40 @@ def optimize(model: nn.Module, device: torch.device | str, mode: str | Plan = "a
     """An optimised inference copy of ``model`` on ``device`` and the :class:`Plan` applied.
 
     The returned model is in eval mode with gradients off; ``plan.amp_dtype`` (if any) must be
-    applied by the caller as ``torch.autocast``. ``mode="none"`` still returns a copy.
+    applied by the caller as ``torch.autocast``. ``mode="none"`` still returns a copy. If the
+    OpenVINO conversion fails the torch backbone is used, with a warning, and the returned plan
+    says so.
     """
     device = torch.device(device)
     plan = mode if isinstance(mode, Plan) else plan_for(device, mode)
     fast = copy.deepcopy(model).to(device).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
-    if not plan.is_eager and isinstance(fast.transform, GeneralizedRCNNTransform):
+    if (not plan.is_eager and isinstance(fast.transform, GeneralizedRCNNTransform)
+            and not isinstance(fast.transform, PresizedTransform)):  # e.g. ml.resize: already presize-aware
         fast.transform = PresizedTransform.from_transform(fast.transform).eval()
     if plan.fold:
         fold_conv_norm(fast.backbone)
+    heads = getattr(fast, "roi_heads", None)
+    if plan.sparse_roi and isinstance(getattr(heads, "box_roi_pool", None), MultiScaleRoIAlign):
+        heads.box_roi_pool = SparseRoIAlign.from_pooler(heads.box_roi_pool)
+    if plan.backbone == "openvino":
+        from rnxstudio.ml.openvino_backend import OpenVINOBackbone
+
+        try:
+            fast.backbone = OpenVINOBackbone(fast.backbone, precision=plan.precision,
+                                             key_extra={"fold": plan.fold})
+        except Exception as exc:  # noqa: BLE001 - an exotic backbone or a broken install keeps working
+            warnings.warn(f"OpenVINO conversion failed ({exc}); running the backbone in torch", stacklevel=2)
+            plan = Plan(fold=plan.fold, channels_last=plan.channels_last, amp_dtype=plan.amp_dtype,
+                        sparse_roi=plan.sparse_roi, cpu=plan.cpu)
+        else:
+            return fast.eval(), plan
     if plan.channels_last:
         fast = fast.to(memory_format=torch.channels_last)
         fast.backbone = _ChannelsLastInput(fast.backbone)
+    if plan.amp_dtype is not None and device.type == "cpu" and plan.backbone == "eager":
+        fast.backbone = _ReducedPrecisionBackbone(fast.backbone, plan.amp_dtype, plan.channels_last)
     if plan.backbone == "jit":
         fast.backbone = TracedBackbone(fast.backbone)
     elif plan.backbone == "compile":

@@ -95,23 +95,54 @@ def _amp_dtype(amp: bool | str | None, device: torch.device) -> torch.dtype | No
 
 
 class Predictor:
-    """A model placed on a device, ready to predict; swap the model without rebuilding this."""
+    """A model placed on a device, ready to predict; swap the model without rebuilding this.
+
+    ``optimize="auto"`` (default) runs the fastest correct path for this device
+    (:mod:`rnxstudio.ml.precision`): ``precision`` ("auto", "fp32", "bf16", "fp16") and
+    ``backend`` ("auto", "torch", "openvino") override its choice; :attr:`choice` and
+    :meth:`describe` say what runs and why. ``optimize="none"`` is plain eager fp32; any other
+    :mod:`rnxstudio.ml.fast` mode runs as given.
+    """
 
     def __init__(self, built: BuiltModel, *, device: str | torch.device = "auto",
                  amp: bool | str | None = None, channels_last: bool | None = None,
-                 score_thresh: float | None = None, optimize: str = "auto"):
+                 score_thresh: float | None = None, optimize: str = "auto",
+                 precision: str = "auto", backend: str = "auto"):
+        from rnxstudio.ml.precision import resolve
+
         self.device = pick_device(device)
         self.amp_dtype = _amp_dtype(amp, self.device)
         self.channels_last = (self.device.type == "cuda") if channels_last is None else bool(channels_last)
         self.score_thresh = score_thresh
-        # the optimised path (rnxstudio.ml.fast): "auto" = what measured faster here, "none" = eager
-        self.plan = fast.plan_for(self.device, optimize)
-        if self.plan.amp_dtype is not None and amp is None:
+        # the optimised path (rnxstudio.ml.fast): "auto" = what measured fastest here, "none" = eager
+        self.choice = resolve(self.device, precision, backend) if optimize == "auto" else None
+        self.plan = fast.plan_for(self.device, self.choice.mode if self.choice else optimize)
+        if self.plan.autocast and amp is None:
             self.amp_dtype = self.plan.amp_dtype
         self._lock = threading.RLock()
         self.built: BuiltModel
         self._runner: torch.nn.Module
         self.swap(built)
+
+    @property
+    def path_name(self) -> str:
+        """Short name of the inference path, e.g. "openvino bf16", "torch fp32", "eager fp32"."""
+        if self.plan.is_eager:
+            return "eager " + ({torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.amp_dtype, "fp32"))
+        backend = "openvino" if self.plan.backbone == "openvino" else "torch"
+        return f"{backend} {self.plan.precision}"
+
+    def describe(self) -> str:
+        """One line for a status bar: path, device and why, e.g.
+        "openvino bf16 on CPU (native bf16: avx512_bf16/amx_bf16)"."""
+        why = self.choice.reason if self.choice and self.choice.name == self.path_name else self.plan.describe()
+        return f"{self.path_name} on {self.device.type.upper()} ({why})"
+
+    def run_record(self) -> dict[str, Any]:
+        """How this predictor computes, for a prediction run's provenance."""
+        return {"inference_path": self.path_name, "optimisations": self.plan.describe(),
+                "device": str(self.device), "reason": self.choice.reason if self.choice else "as asked",
+                "torch": torch.__version__}
 
     @property
     def class_names(self) -> list[str]:
@@ -124,7 +155,9 @@ class Predictor:
             model = model.to(memory_format=torch.channels_last)
         if self.score_thresh is not None:
             model.roi_heads.score_thresh = float(self.score_thresh)
-        runner = model if self.plan.is_eager else fast.optimize(model, self.device, self.plan)[0]
+        runner = model
+        if not self.plan.is_eager:
+            runner, self.plan = fast.optimize(model, self.device, self.plan)
         with self._lock:
             self.built = built
             self._runner = runner
@@ -137,7 +170,11 @@ class Predictor:
     def prepare(self, rgb: np.ndarray) -> PreparedImage:
         """Resize ``rgb`` to the model's test size off the model thread (see ml.prefetch)."""
         t = self.built.model.transform
-        return prepare_image(rgb, int(t.min_size[-1]), int(t.max_size))
+        own = getattr(t, "prepare", None)  # a converted model resizes its framework's way (ml.resize)
+        if callable(own):
+            return own(rgb)
+        cuda = self.device.type == "cuda"  # uint8 + pinned: a quarter of the bytes, copied asynchronously
+        return prepare_image(rgb, int(t.min_size[-1]), int(t.max_size), keep_uint8=cuda, pin=cuda)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -162,7 +199,7 @@ class Predictor:
             return []
         with self._lock:
             built = self.built
-            tensors = [it.tensor.to(self.device, non_blocking=True) for it in items]
+            tensors = [_to_unit_float(it.tensor.to(self.device, non_blocking=True)) for it in items]
             with torch.inference_mode(), self._autocast():
                 outputs = self._runner(tensors)
         result = []
@@ -175,6 +212,21 @@ class Predictor:
     def predict_paths(self, paths: Sequence[str | os.PathLike]) -> list[Detections]:
         """Load (``data.images.load``) and detect; raises ImageLoadError for an unreadable file."""
         return self.predict([images.load(p) for p in paths])
+
+
+def _to_unit_float(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.float32).div_(255.0) if t.dtype == torch.uint8 else t
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Images per forward pass for pre-labelling: 1 on a CPU (batching gains nothing there and
+    delays the first result), 8 on CUDA (batch 1 is bound by kernel launches)."""
+    return 8 if torch.device(device).type == "cuda" else 1
+
+
+def default_workers(device: torch.device) -> int:
+    """Decode/resize threads: 2 on a CPU (the model needs the cores), up to 8 feeding a GPU."""
+    return min(8, max(2, (os.cpu_count() or 2) - 1)) if torch.device(device).type == "cuda" else 2
 
 
 def _detections(out: dict[str, torch.Tensor], class_names: list[str], size: tuple[int, int]) -> Detections:
@@ -259,9 +311,9 @@ def run_inference(
     sources: Iterable[Source],
     predictor: Predictor,
     *,
-    batch_size: int = 1,
+    batch_size: int | None = 1,
     cancel: Callable[[], bool] | threading.Event | None = None,
-    workers: int = 2,
+    workers: int | None = 2,
 ) -> Iterator[InferenceProgress]:
     """Predict on every source, yielding one :class:`InferenceProgress` per item in order.
 
@@ -269,9 +321,14 @@ def run_inference(
     become error items and the loop goes on. Upcoming items are decoded (and, on the optimised
     path, resized to the model's size) by ``workers`` threads while the model runs
     (:class:`rnxstudio.ml.prefetch.Prefetcher`); frames of one video are read one at a time.
+    ``batch_size`` / ``workers`` None take the device's defaults (:func:`default_batch_size`,
+    :func:`default_workers`: batches of 8 and more decode threads feeding a GPU).
     ``cancel`` (a callable or Event) is checked before each batch; once set the generator stops.
     Its return value is the number of items processed.
     """
+    device = getattr(predictor, "device", torch.device("cpu"))
+    batch_size = default_batch_size(device) if batch_size is None else batch_size
+    workers = default_workers(device) if workers is None else workers
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     items = list(sources)

@@ -114,10 +114,11 @@ class Prefetcher(Iterator[Fetched[T]], Generic[S, T]):
 
 @dataclass
 class PreparedImage:
-    """An image resized to the model's working size, as float ``3 x h x w`` in [0, 1].
+    """An image resized to the model's working size: ``3 x h x w``, float in [0, 1] or uint8.
 
     ``size`` is the ORIGINAL (width, height); boxes found on ``tensor`` map back by
-    ``(size[0] / tensor_w, size[1] / tensor_h)``.
+    ``(size[0] / tensor_w, size[1] / tensor_h)``. A uint8 tensor (the GPU path: a quarter of the
+    bytes to copy, converted on the device) is scaled to [0, 1] by the predictor.
     """
 
     tensor: torch.Tensor
@@ -137,12 +138,20 @@ def target_size(width: int, height: int, min_size: int, max_size: int) -> tuple[
     return max(1, int(np.floor(width * scale))), max(1, int(np.floor(height * scale)))
 
 
-def prepare_image(rgb: np.ndarray, min_size: int, max_size: int) -> PreparedImage:
-    """Resize ``rgb`` (H x W x 3 uint8) to the model's test size and make the float tensor."""
+def prepare_image(rgb: np.ndarray, min_size: int, max_size: int, *, keep_uint8: bool = False,
+                  pin: bool = False) -> PreparedImage:
+    """Resize ``rgb`` (H x W x 3 uint8) to the model's test size and make the tensor.
+
+    ``keep_uint8`` leaves the pixels as uint8 (the device converts them); ``pin`` puts the
+    tensor in page-locked memory so a CUDA copy can run asynchronously (needs CUDA).
+    """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an H x W x 3 uint8 RGB array, got {rgb.dtype} {rgb.shape}")
     h, w = rgb.shape[:2]
     tw, th = target_size(w, h, min_size, max_size)
     small = rgb if (tw, th) == (w, h) else cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_LINEAR)
-    t = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1).to(torch.float32).div_(255.0)
+    t = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)
+    t = t.contiguous() if keep_uint8 else t.to(torch.float32).div_(255.0)
+    if pin:
+        t = t.pin_memory()
     return PreparedImage(t, (int(w), int(h)))

@@ -63,7 +63,7 @@ def default_trainable_layers(device: torch.device, random_init: bool) -> int:
 def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_state: dict | None):
     """Zoo model or checkpoint -> (BuiltModel, parent checkpoint path or None, messages)."""
     from rnxstudio.ml.checkpoint import load_checkpoint
-    from rnxstudio.ml.predictor_rows import carry_predictor_rows
+    from rnxstudio.ml.heads import init_predictor_from
     from rnxstudio.ml.zoo import build_model
 
     notes: list[str] = []
@@ -78,7 +78,7 @@ def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_s
             if resume_state is not None:
                 raise TrainingError(f"{source}: classes {built.class_names} differ from the data's "
                                     f"{data.class_names}; cannot resume")
-            built, rows = carry_predictor_rows(built, data.class_names)
+            built, rows = init_predictor_from(built, data.class_names)
             notes.append(f"box predictor for classes {', '.join(data.class_names)}: {rows.message()} "
                          "(backbone, FPN, RPN, box head kept)")
         parent = str(source)

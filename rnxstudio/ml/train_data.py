@@ -42,6 +42,9 @@ class Sample:
     height: int
     boxes: np.ndarray  # float32 [N, 4] xyxy, already valid
     labels: np.ndarray  # int64 [N], contiguous 1..K
+    # what evaluation ignores (core.model.Box.ignore_in_eval): difficult targets, crowd regions (no targets)
+    difficult: np.ndarray | None = None  # bool [N]
+    crowd: list = field(default_factory=list)  # [(label, (x1, y1, x2, y2))]
 
 
 @dataclass
@@ -102,21 +105,19 @@ def load_coco(coco_path: str | os.PathLike, image_root: str | os.PathLike | None
         cats = sorted((int(c["id"]), str(c["name"])) for c in d["categories"])
         images = [(int(im["id"]), str(im["file_name"]), int(im.get("width") or 0), int(im.get("height") or 0))
                   for im in d["images"]]
-        anns = [(int(a["image_id"]), int(a["category_id"]), [float(v) for v in a["bbox"]], int(a.get("iscrowd", 0)))
-                for a in d.get("annotations", [])]
+        anns = [(int(a["image_id"]), int(a["category_id"]), [float(v) for v in a["bbox"]], int(a.get("iscrowd", 0)),
+                 bool(a.get("difficult", 0))) for a in d.get("annotations", [])]
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{coco_path}: malformed COCO entry ({type(exc).__name__}: {exc})") from exc
     if not cats:
         raise DataError(f"{coco_path}: no categories")
-    by_image: dict[int, list[tuple[int, list[float]]]] = {}
-    for iid, cid, bbox, crowd in anns:
-        if crowd:
-            continue
-        by_image.setdefault(iid, []).append((cid, bbox))
+    by_image: dict[int, list[tuple]] = {}
+    for iid, cid, b, crowd, difficult in anns:  # crowd regions: kept apart, never targets
+        by_image.setdefault(iid, []).append((cid, (b[0], b[1], b[0] + b[2], b[1] + b[3]), difficult, bool(crowd)))
     raw = []
     for iid, name, w, h in images:
         path = Path(name) if os.path.isabs(name) else root / name
-        raw.append((iid, str(path), w, h, [(cid, (b[0], b[1], b[0] + b[2], b[1] + b[3])) for cid, b in by_image.get(iid, [])]))
+        raw.append((iid, str(path), w, h, by_image.get(iid, [])))
     return _make_data(cats, raw, str(coco_path))
 
 
@@ -127,7 +128,11 @@ def from_labelset(ls: LabelSet, image_root: str | os.PathLike | None = None) -> 
     raw = []
     for im in ls.images:
         path = Path(im.path) if os.path.isabs(im.path) else root / im.path
-        raw.append((im.id, str(path), im.width, im.height, [(b.category_id, b.xyxy) for b in ls.boxes.get(im.id, [])]))
+        # training_boxes: crowd regions are never targets (the one rule lives in core.model)
+        targets = ls.training_boxes(im)
+        objs = [(b.category_id, b.xyxy, b.difficult, False) for b in targets]
+        objs += [(b.category_id, b.xyxy, False, True) for b in ls.boxes_for(im) if not b.is_training_target]
+        raw.append((im.id, str(path), im.width, im.height, objs))
     return _make_data(cats, raw, str(root))
 
 
@@ -142,8 +147,8 @@ def _make_data(cats: list[tuple[int, str]], raw: list, source: str) -> Detection
                 w, h = read_size(path)
             except Exception as exc:  # noqa: BLE001 - reported with the file name
                 raise DataError(f"{path}: cannot read image size ({exc})") from exc
-        boxes, labels = [], []
-        for cid, (x1, y1, x2, y2) in objs:
+        boxes, labels, difficult, crowd = [], [], [], []
+        for cid, (x1, y1, x2, y2), is_difficult, is_crowd in objs:
             name = Path(path).name
             if cid not in label_of:
                 dropped.setdefault(name, []).append(f"unknown category id {cid}")
@@ -152,10 +157,14 @@ def _make_data(cats: list[tuple[int, str]], raw: list, source: str) -> Detection
             if box is None:
                 dropped.setdefault(name, []).append(why)
                 continue
+            if is_crowd:
+                crowd.append((label_of[cid], box))
+                continue
             boxes.append(box)
             labels.append(label_of[cid])
+            difficult.append(is_difficult)
         samples.append(Sample(iid, path, w, h, np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
-                              np.asarray(labels, dtype=np.int64)))
+                              np.asarray(labels, dtype=np.int64), np.asarray(difficult, dtype=bool), crowd))
     return DetectionData(categories=cats, samples=samples, dropped=dropped, source=source)
 
 

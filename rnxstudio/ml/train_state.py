@@ -169,9 +169,14 @@ def val_ground_truth(data: DetectionData, idx: list[int]) -> dict[str, Any]:
     for i in idx:
         s = data.samples[i]
         images.append({"id": s.image_id, "width": s.width, "height": s.height, "file_name": s.path})
-        for (x1, y1, x2, y2), lab in zip(s.boxes.tolist(), s.labels.tolist()):
+        difficult = s.difficult.tolist() if s.difficult is not None else [False] * len(s.labels)
+        for (x1, y1, x2, y2), lab, dif in zip(s.boxes.tolist(), s.labels.tolist(), difficult):
             anns.append({"id": len(anns) + 1, "image_id": s.image_id, "category_id": data.category_ids[lab - 1],
-                         "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+                         "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0,
+                         "difficult": int(dif)})  # difficult / crowd: not scored (ml.evaluate)
+        for lab, (x1, y1, x2, y2) in s.crowd:
+            anns.append({"id": len(anns) + 1, "image_id": s.image_id, "category_id": data.category_ids[lab - 1],
+                         "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 1})
     cats = [{"id": c, "name": n} for c, n in data.categories]
     return {"images": images, "annotations": anns, "categories": cats}
 

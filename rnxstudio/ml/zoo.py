@@ -253,6 +253,7 @@ def build_model(
     allow_download: bool | None = None,
     coco_weights: bool = False,
     anchor_sizes: tuple[int, ...] | list[int] | None = None,
+    external: dict[str, Any] | None = None,
 ) -> BuiltModel:
     """Build zoo member ``name`` for ``num_classes`` foreground classes (background added here).
 
@@ -264,7 +265,9 @@ def build_model(
     ``class_names`` is None and ``num_classes`` is 90, else replaced; when unavailable the build
     falls back to the ImageNet path with a warning. ``anchor_sizes`` (one per FPN level P2-P6, or
     any number for the C4 model) defaults to the spec's (16-256 for the tiny model, 32-512 for the
-    others) and is recorded in ``build_kwargs``. Raises KeyError for an unknown name and
+    others) and is recorded in ``build_kwargs``. ``external`` (a converted detectron2 / mmdetection
+    model's widths and conventions, see :mod:`rnxstudio.ml.convert.arch`) builds that architecture
+    instead, with no backbone weights. Raises KeyError for an unknown name and
     ValueError for bad arguments or a backbone weights file that does not fit.
     """
     spec = get_spec(name)
@@ -299,6 +302,13 @@ def build_model(
     anchors_t = _anchor_sizes(spec, anchor_sizes)
     if norm is not None and norm not in bb.NORMS:
         raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(bb.NORMS)}")
+    if external is not None:
+        from rnxstudio.ml.convert.arch import build_external_model
+
+        return build_external_model(spec, external, num_classes=num_classes, class_names=class_names,
+                                    trainable_layers=trainable_layers, min_size=min_size, max_size=max_size,
+                                    score_thresh=score_thresh, nms_thresh=nms_thresh,
+                                    detections_per_img=detections_per_img, norm=norm, anchor_sizes=anchors_t)
 
     warnings: list[str] = []
     state, source = None, ""
@@ -402,8 +412,10 @@ def _build_coco(spec: ModelSpec, *, num_classes: int, class_names: list[str] | N
     built.category_ids = list(range(1, len(coco_names) + 1))  # torchvision label == COCO category id
     if class_names is not None or num_classes != len(coco_names):
         names = class_names or [f"class_{i}" for i in range(1, num_classes + 1)]
-        built = replace_predictor(built, names)
-        built.warnings.append("COCO backbone, FPN and RPN kept; new box predictor for your classes")
+        from rnxstudio.ml.heads import init_predictor_from  # heads builds on this module
+
+        built, rows = init_predictor_from(built, names)
+        built.warnings.append(f"COCO backbone, FPN and RPN kept; box predictor for your classes: {rows.message()}")
     return built
 
 

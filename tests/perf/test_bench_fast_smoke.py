@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -41,9 +42,23 @@ def test_suite_marks_a_failing_benchmark(monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_bench_fast_quick_prints_its_table(capsys):
-    assert main(["bench", "fast", "--", "--quick", "--skip", "growth,accuracy"]) == 0
+    assert main(["bench", "fast", "--", "--quick", "--skip", "growth,guard"]) == 0
     out = capsys.readouterr().out
-    assert "optimised inference vs torchvision eager fp32" in out
+    assert "inference paths vs torchvision eager fp32" in out
     rows = parse_rows(out)
-    assert [r.measure.split()[0] for r in rows] == ["infer", "pre-label"]
+    assert rows[0].measure.startswith("eager fp32") and len(rows) >= 3
+    assert any(r.measure.startswith("torch fp32") for r in rows)
     assert all(r.ratio is not None and r.ratio > 0 for r in rows)
+    lines = out.strip().splitlines()
+    assert re.fullmatch(r"auto path: [a-z]+ (fp32|bf16), \d+\.\d\dx vs eager fp32", lines[-2]), lines[-2]
+    assert lines[-1] == "accuracy guard: not run"
+
+
+@pytest.mark.slow
+def test_bench_prelabel_quick_reports_the_ratio(capsys):
+    assert main(["bench", "prelabel", "--", "--quick"]) == 0
+    out = capsys.readouterr().out
+    (row,) = parse_rows(out)
+    assert row.measure.startswith("pre-label all 8 JPEGs") and row.ratio > 0
+    assert re.search(r"prelabel ratio: \d+\.\d+ of model-only throughput", out)
+    assert re.search(r"800 predicted boxes in the store|\d+ predicted boxes in the store", out)

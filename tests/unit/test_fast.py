@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from rnxstudio.ml import fast, zoo
+from rnxstudio.ml import fast, precision, zoo
 from rnxstudio.ml.predict import Predictor
 
 
@@ -26,15 +27,55 @@ def _randomise_norms(model: nn.Module, seed: int = 0) -> None:
 
 def test_plans():
     assert fast.plan_for("cpu", "none").is_eager
-    cpu = fast.plan_for("cpu", "auto")
-    assert cpu.fold and cpu.channels_last and cpu.amp_dtype is None
+    cpu = fast.plan_for("cpu", "auto")  # bf16 or fp32, torch or OpenVINO: depends on this machine
+    assert cpu.fold and cpu.sparse_roi and not cpu.is_eager
+    if not precision.cpu_info().native_bf16:
+        assert cpu.precision == "fp32"
+    assert fast.plan_for("cpu", "auto", precision="fp32", backend="torch") == \
+        fast.Plan(fold=True, channels_last=True, sparse_roi=True, cpu=True)
     assert fast.plan_for("cuda", "auto").amp_dtype is torch.float16
     p = fast.plan_for("cpu", "fold+jit+bf16")
     assert (p.fold, p.channels_last, p.backbone, p.amp_dtype) == (True, False, "jit", torch.bfloat16)
     assert p.describe() == "fold+jit+bf16"
-    for bad in ("turbo", "jit+compile", "bf16+fp16"):
+    assert fast.plan_for("cpu", "openvino").fold  # the backbone is folded before conversion
+    for bad in ("turbo", "jit+compile", "openvino+jit", "bf16+fp16"):
         with pytest.raises(ValueError):
             fast.plan_for("cpu", bad)
+    with pytest.raises(ValueError, match="CPU only"):
+        fast.plan_for("cuda", "fold+sparse_roi")
+
+
+@pytest.mark.parametrize("levels,aligned,ratio", [(1, False, 2), (4, False, 2), (4, True, 0)])
+def test_sparse_roi_align_equals_torchvision(levels, aligned, ratio):
+    """The inference RoIAlign (sparse x channels-last pixels) gives torchvision's numbers, in
+    torchvision's convention and in detectron2's / mmcv's (aligned, adaptive sampling), which
+    converted COCO models use: replacing their pooler must not change their convention."""
+    from rnxstudio.ml.roi_pool import PooledRoIAlign
+
+    g = torch.Generator().manual_seed(0)
+    names = [str(i) for i in range(levels)]
+    feats = {n: torch.randn(2, 8, 64 >> i, 48 >> i, generator=g).contiguous(memory_format=torch.channels_last)
+             for i, n in enumerate(names)}
+    xy = torch.rand(40, 2, generator=g) * 150
+    boxes = torch.cat([xy, xy + torch.rand(40, 2, generator=g) * 90 + 1], 1)
+    boxes = [boxes[:25], boxes[25:]]
+    shapes = [(256, 192), (250, 190)]
+    ref_pool = PooledRoIAlign(names, 7, ratio, aligned=True) if aligned else MultiScaleRoIAlign(names, 7, ratio)
+    ours = fast.SparseRoIAlign.from_pooler(ref_pool)
+    with torch.inference_mode():
+        ref = ref_pool(feats, boxes, shapes)
+        got = ours(feats, boxes, shapes)
+        got_bf16 = ours({k: v.bfloat16() for k, v in feats.items()}, boxes, shapes)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got_bf16, ref, atol=0.05, rtol=0.02)
+    empty = ours(feats, [b[:0] for b in boxes], shapes)
+    assert empty.shape == (0, 8, 7, 7)
+    # with autograd on (training) it keeps torchvision's path and its backward
+    with torch.enable_grad():
+        x = {k: v.clone().requires_grad_() for k, v in feats.items()}
+        ours(x, boxes, shapes).sum().backward()
+    # (levels that no RoI maps to get no gradient from PooledRoIAlign's sparse path; that is fine)
+    assert any(v.grad is not None and v.grad.abs().sum() > 0 for v in x.values())
 
 
 @pytest.mark.parametrize("norm_cls", [FrozenBatchNorm2d, nn.BatchNorm2d])
@@ -77,7 +118,8 @@ def frozen_bn_model() -> zoo.BuiltModel:
     return built
 
 
-@pytest.mark.parametrize("mode", ["fold", "channels_last", "fold+channels_last", "auto", "fold+jit"])
+@pytest.mark.parametrize("mode", ["fold", "channels_last", "fold+channels_last", "fold+channels_last+sparse_roi",
+                                  "fold+jit"])
 def test_optimised_model_matches_eager(frozen_bn_model, mode):
     model = frozen_bn_model.model.eval()
     imgs = [torch.rand(3, 90, 120, generator=torch.Generator().manual_seed(3)),
@@ -102,7 +144,7 @@ def test_predictor_prepared_path_maps_boxes_to_original_pixels(frozen_bn_model):
     rng = np.random.default_rng(0)
     ims = [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for h, w in ((150, 200), (64, 160), (300, 120))]
     eager = Predictor(frozen_bn_model, device="cpu", optimize="none")
-    opt = Predictor(frozen_bn_model, device="cpu", optimize="auto")
+    opt = Predictor(frozen_bn_model, device="cpu", optimize="fold+channels_last+sparse_roi")
     assert opt.presized and not eager.presized
     ref = eager.predict(ims)
     via_prepare = opt.predict_prepared([opt.prepare(im) for im in ims])
@@ -115,3 +157,33 @@ def test_predictor_prepared_path_maps_boxes_to_original_pixels(frozen_bn_model):
         for box in r.boxes[np.argsort(-r.scores)[:3]]:
             nearest = np.abs(g.boxes - box).max(axis=1).min()
             assert nearest <= 2.0, (box, nearest)
+
+
+def test_uint8_prepared_images_give_the_float_results(frozen_bn_model):
+    """The GPU feed (uint8 tensors, scaled on the device) tested on the CPU: same detections."""
+    from rnxstudio.ml.prefetch import prepare_image
+
+    rng = np.random.default_rng(1)
+    im = rng.integers(0, 255, (150, 200, 3), dtype=np.uint8)
+    pred = Predictor(frozen_bn_model, device="cpu", optimize="fold+channels_last+sparse_roi")
+    t = frozen_bn_model.model.transform
+    as_float = prepare_image(im, int(t.min_size[-1]), int(t.max_size))
+    as_uint8 = prepare_image(im, int(t.min_size[-1]), int(t.max_size), keep_uint8=True)
+    assert as_uint8.tensor.dtype == torch.uint8 and as_float.tensor.dtype == torch.float32
+    assert pred.prepare(im).tensor.dtype == torch.float32  # the CPU keeps float (no pinning)
+    a, b = pred.predict_prepared([as_float])[0], pred.predict_prepared([as_uint8])[0]
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+
+
+def test_predictor_says_which_path_runs(frozen_bn_model):
+    eager = Predictor(frozen_bn_model, device="cpu", optimize="none")
+    assert eager.path_name == "eager fp32" and eager.choice is None
+    fp32 = Predictor(frozen_bn_model, device="cpu", precision="fp32", backend="torch")
+    assert fp32.path_name == "torch fp32" and "fp32 as asked" in fp32.describe()
+    rec = fp32.run_record()
+    assert rec["inference_path"] == "torch fp32" and rec["optimisations"] == "fold+channels_last+sparse_roi"
+    auto = Predictor(frozen_bn_model, device="cpu")
+    assert auto.path_name == auto.choice.name and auto.choice.reason in auto.describe()
+    with pytest.raises(ValueError):
+        Predictor(frozen_bn_model, device="cpu", precision="fp8")

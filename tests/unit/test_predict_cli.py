@@ -41,6 +41,20 @@ def test_predict_folder_with_checkpoint_loadres(shapes, tmp_path, capsys):
     gt = COCO(str(shapes / "annotations.json"))
     dt = gt.loadRes(str(out))
     assert len(dt.getAnnIds()) == len(recs)
+    run = json.loads((tmp_path / "preds.run.json").read_text())  # how the predictions were computed
+    assert run["inference_path"] in err and run["precision_asked"] == "auto" and run["images"] == 3
+    assert run["weights_sha256"] and run["classes"] == CLASSES
+
+
+def test_precision_override_is_recorded(shapes, tmp_path, capsys):
+    out = tmp_path / "p32.json"
+    rc = main(["predict", str(shapes / "shape_00000.png"), "--model", "resnext_tiny_fpn", "--out", str(out),
+               "--min-size", "64", "--max-size", "96", "--device", "cpu", "--no-progress",
+               "--precision", "fp32", "--backend", "torch"])
+    assert rc == 0
+    run = json.loads((tmp_path / "p32.run.json").read_text())
+    assert run["inference_path"] == "torch fp32" and run["reason"] == "fp32 as asked"
+    assert "torch fp32" in capsys.readouterr().err
 
 
 def test_zoo_model_random_weights_warns(shapes, tmp_path, capsys):

@@ -43,7 +43,9 @@ def test_folder_project_lives_in_user_data_dir(folder):
     before = _listing(folder)
     with open_project(folder) as store:
         assert store.path.parent == projects_dir() and store.path == project_file_for(folder)
-        assert [store.image(i).path for i in store.image_ids()] == ["img1.png", "img2.png", "img10.png"]
+        # sub-folders are searched by default; paths are relative to the opened folder
+        assert [store.image(i).path for i in store.image_ids()] == ["img1.png", "img2.png", "img10.png",
+                                                                    "nested/deep.png"]
         assert store.kind == "folder" and store.root == folder.resolve()
         cat = store.add_category("thing")
         first = store.image_ids()[0]
@@ -56,12 +58,20 @@ def test_folder_project_lives_in_user_data_dir(folder):
         assert len(again.boxes(first)) == 1
 
 
-def test_recursive_choice_is_remembered(folder):
+def test_recursive_choice_is_remembered(folder, tmp_path):
     with open_project(folder, recursive=True) as store:
         assert "nested/deep.png" in [r.path for r in store.images()]
         _png(folder / "nested" / "new.png")
     with open_project(folder) as store:
         assert "nested/new.png" in [r.path for r in store.images()]
+    flat = tmp_path / "flat"
+    _png(flat / "a.png")
+    _png(flat / "sub" / "b.png")
+    with open_project(flat, recursive=False) as store:
+        assert [r.path for r in store.images()] == ["a.png"]
+        _png(flat / "sub" / "c.png")
+    with open_project(flat, recursive=True) as store:  # the stored choice wins on later opens
+        assert [r.path for r in store.images()] == ["a.png"]
 
 
 def test_sync_flags_missing_keeps_boxes_and_adds_new(folder):
@@ -76,7 +86,8 @@ def test_sync_flags_missing_keeps_boxes_and_adds_new(folder):
         recs = {r.path: r for r in store.images()}
         assert recs["img2.png"].missing and len(store.boxes(iid)) == 1
         assert "img3.png" in recs and not recs["img3.png"].missing
-        assert [store.image(i).path for i in store.image_ids()] == ["img1.png", "img2.png", "img3.png", "img10.png"]
+        assert [store.image(i).path for i in store.image_ids()] == ["img1.png", "img2.png", "img3.png", "img10.png",
+                                                                    "nested/deep.png"]
         _png(folder / "img2.png")
         report = sync_folder(store)
         assert report.restored == ["img2.png"] and not report.added and not report.missing
@@ -87,7 +98,7 @@ def test_sync_flags_missing_keeps_boxes_and_adds_new(folder):
 def test_project_file_opens_directly_and_chosen_location(folder, tmp_path):
     target = tmp_path / "mine" / "labels"
     with create_project(folder, target) as store:
-        assert store.path.name == "labels.rnxproj" and store.count_images() == 3
+        assert store.path.name == "labels.rnxproj" and store.count_images() == 4
     with open_project(tmp_path / "mine" / "labels.rnxproj") as store:
         assert store.source == folder.resolve()
     with pytest.raises(ProjectError, match="already exists"):
@@ -125,9 +136,9 @@ def test_errors_name_the_path(tmp_path, case):
 def test_empty_folder_hint_mentions_subfolders(tmp_path):
     _png(tmp_path / "only" / "sub" / "a.png")
     with pytest.raises(ProjectError, match="sub-folders"):
-        open_project(tmp_path / "only")
-    with open_project(tmp_path / "only", recursive=True) as store:
-        assert store.count_images() == 1
+        open_project(tmp_path / "only", recursive=False)
+    with open_project(tmp_path / "only") as store:  # recursive by default
+        assert [r.path for r in store.images()] == ["sub/a.png"]
 
 
 def test_damaged_project_of_a_folder(folder):
@@ -141,7 +152,7 @@ def test_fill_image_sizes_reads_headers_and_records_errors(folder):
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with open_project(folder) as store:
         assert all(r.width == 0 for r in store.images())
-        assert fill_image_sizes(store) == 3
+        assert fill_image_sizes(store) == 4  # nested/deep.png too
         recs = {r.path: r for r in store.images()}
         assert (recs["img1.png"].width, recs["img1.png"].height) == (32, 24)
         assert recs["broken.png"].width == 0 and "broken.png" in (recs["broken.png"].error or "")

@@ -87,3 +87,39 @@ def test_zoo_models_use_it_and_training_gradients_match_torchvision():
         a, b = ours(imgs), ref(imgs)
     for oa, ob in zip(a, b):
         assert torch.equal(oa["boxes"], ob["boxes"]) and torch.equal(oa["scores"], ob["scores"])
+
+
+@pytest.mark.parametrize("aligned,sr", [(True, 0), (True, 2), (False, 0)])
+@pytest.mark.parametrize("seed,shape,scale", [(5, (2, 6, 16, 20), 0.25), (6, (1, 4, 9, 7), 0.125)])
+def test_aligned_and_adaptive_sampling_equal_torchvision(seed, shape, scale, aligned, sr):
+    """detectron2's ROIAlignV2 / mmcv's RoIAlign convention (aligned=True, sampling_ratio=0):
+    values and gradients of the sparse path equal torchvision's roi_align, empty RoIs included."""
+    n, c, h, w = shape
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+    rois = _rois(50, n, max(h, w) / scale, seed)
+    rois[0, 3] = rois[0, 1]  # zero width: no samples when aligned
+    rois[1, 3:] = rois[1, 1:3] + 3 * max(h, w) / scale  # huge: many adaptive samples per bin
+    ref = roi_align(x, rois, (7, 7), spatial_scale=scale, sampling_ratio=sr, aligned=aligned)
+    ours = roi_align_sparse(x, rois, (7, 7), scale, sr, aligned)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn(ref.shape, generator=torch.Generator().manual_seed(seed + 1))
+    (g_ref,) = torch.autograd.grad(ref, x, g)
+    (g_ours,) = torch.autograd.grad(ours, x, g)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-5, atol=1e-5)
+
+
+def test_pooled_aligned_pooler_uses_aligned_kernel_at_inference_and_training():
+    feats = {str(i): torch.randn(1, 4, 64 // 2 ** i, 64 // 2 ** i, requires_grad=True) for i in range(4)}
+    boxes = [torch.tensor([[3.0, 4.0, 40.0, 50.0], [10.0, 10.0, 200.0, 230.0], [0.0, 0.0, 9.5, 12.0]])]
+    pool = PooledRoIAlign(["0", "1", "2", "3"], 7, 0, aligned=True)
+    with torch.no_grad():
+        inference = pool(feats, boxes, [(256, 256)])
+    training = pool(feats, boxes, [(256, 256)])
+    torch.testing.assert_close(training, inference, rtol=1e-5, atol=1e-5)
+    levels = pool.map_levels(boxes)
+    for i in range(3):
+        lvl = int(levels[i])
+        rois = torch.cat((torch.zeros(1, 1), boxes[0][i:i + 1]), 1)
+        one = roi_align(feats[str(lvl)].detach(), rois, (7, 7), spatial_scale=pool.scales[lvl], sampling_ratio=0,
+                        aligned=True)
+        torch.testing.assert_close(inference[i:i + 1], one)

@@ -29,7 +29,7 @@ def _sample() -> LabelSet:
 
 def test_round_trip_exact(tmp_path):
     ls = _sample()
-    written = write_voc(ls, tmp_path / "voc")
+    written = write_voc(ls, tmp_path / "voc", coords="float")
     assert sorted(p.relative_to(tmp_path / "voc").as_posix() for p in written) == [
         "b.xml", "clip_000012.xml", "street/a.xml"]
     back = read_voc(tmp_path / "voc")
@@ -39,8 +39,24 @@ def test_round_trip_exact(tmp_path):
     assert [c.name for c in read_voc(tmp_path / "voc").categories] == ["person", "car"]  # first use
 
 
+def test_integer_coordinates_by_default(tmp_path):
+    """Most VOC readers call int() on the text: the default writes whole pixels (rounded half up,
+    so a box never shrinks to nothing), and the 1-based PASCAL convention adds 1 to xmin/ymin."""
+    ls = _sample()
+    write_voc(ls, tmp_path / "int")
+    bb = ET.parse(tmp_path / "int" / "street" / "a.xml").getroot().find("object/bndbox")
+    assert [bb.findtext(t) for t in ("xmin", "ymin", "xmax", "ymax")] == ["10", "20", "111", "220"]
+    write_voc(ls, tmp_path / "one", one_based=True)
+    bb = ET.parse(tmp_path / "one" / "street" / "a.xml").getroot().find("object/bndbox")
+    assert [bb.findtext(t) for t in ("xmin", "ymin", "xmax", "ymax")] == ["11", "21", "111", "220"]
+    back = read_voc(tmp_path / "one", one_based=True)
+    assert back.boxes[3][0].xyxy == (10.0, 20.0, 111.0, 220.0)
+    with pytest.raises(ValueError, match="coords"):
+        write_voc(ls, tmp_path / "x", coords="half")
+
+
 def test_xml_layout_and_convention(tmp_path):
-    write_voc(_sample(), tmp_path)
+    write_voc(_sample(), tmp_path, coords="float")
     root = ET.parse(tmp_path / "street" / "a.xml").getroot()
     assert root.findtext("filename") == "a.jpg"
     assert root.findtext("size/width") == "640" and root.findtext("size/height") == "480"
@@ -114,7 +130,7 @@ def test_colliding_xml_names_refused(tmp_path):
 @given(ls=label_sets())
 def test_random_label_sets_round_trip(tmp_path_factory, ls):
     out = tmp_path_factory.mktemp("voc")
-    write_voc(ls, out)
+    write_voc(ls, out, coords="float")
     back = read_voc(out)
     assert [c.name for c in back.categories] == [c.name for c in ls.categories]
     assert_same_boxes(ls, back, abs_tol=0.0)
