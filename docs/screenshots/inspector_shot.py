@@ -32,7 +32,8 @@ def main() -> int:
     from rnxstudio.data.demo import CLASSES, make_scene
     from rnxstudio.ml.tensors import image_to_tensor
     from rnxstudio.ml.zoo import build_model
-    from rnxstudio.ui.inspector import InspectorPanel, InspectorWorker
+    from rnxstudio.ui.inspector import InspectorJobs, InspectorPanel
+    from rnxstudio.ui.jobs import JobEngine
 
     app = QApplication.instance() or QApplication(sys.argv)
     torch.manual_seed(0)
@@ -52,8 +53,8 @@ def main() -> int:
         opt.step()
     model.eval()
 
-    worker = InspectorWorker()
-    worker.start()
+    engine = JobEngine()
+    worker = InspectorJobs(engine)
     worker.set_model(built)
     panel = InspectorPanel()
     panel.attach_worker(worker)
@@ -80,7 +81,7 @@ def main() -> int:
     wait_for(worker.arch_ready)
     app.processEvents()
     table = panel.grab()
-    worker.shutdown()
+    engine.shutdown()
 
     out = QPixmap(max(maps.width(), table.width()), maps.height() + table.height())
     out.fill()

@@ -31,7 +31,7 @@ def main() -> int:
 
     from rnxstudio.ui.app import make_app
     from rnxstudio.ui.main_window import MainWindow
-    from rnxstudio.ui.prelabel import ModelChoice
+    from rnxstudio.ui.models import ModelChoice
 
     app = make_app()
     settings = QSettings(str(Path(os.environ["RNXSTUDIO_HOME"]) / "shot.ini"), QSettings.IniFormat)
@@ -52,10 +52,10 @@ def main() -> int:
     w.controller.go_to_row(args.image)
     spin(10, lambda: w.canvas.image_size() is not None)
     if args.checkpoint:
-        w.editing.panel.score.setValue(int(args.score * 100))
-        w.prelabel.load(ModelChoice(checkpoint=args.checkpoint))
-        spin(300, lambda: w.prelabel.model_loaded)
-        w.prelabel.prelabel_current()
+        w.features.classes.panel.score.setValue(int(args.score * 100))
+        w.features.prelabel.load(ModelChoice(checkpoint=args.checkpoint))
+        spin(300, lambda: w.features.prelabel.models.loaded)
+        w.features.prelabel.prelabel_current()
         spin(120, lambda: any(b.source.value == "predicted" for b in w.canvas.boxes()))
     ids = [b.id for b in w.canvas.boxes() if b.source.value != "predicted"]
     if ids:

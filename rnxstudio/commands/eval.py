@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_data(args: argparse.Namespace):
     from pathlib import Path
 
-    from rnxstudio.commands import CliError
+    from rnxstudio.commands import CliError, open_session_or_fail
     from rnxstudio.ml.train_data import DataError, from_labelset, load_coco
 
     src = Path(args.source)
@@ -36,85 +36,39 @@ def _load_data(args: argparse.Namespace):
             return load_coco(src, args.images)
         except DataError as exc:
             raise CliError(str(exc)) from exc
-    from rnxstudio.data.project import open_project
-
-    try:
-        store = open_project(src, sync=False)
-    except Exception as exc:  # noqa: BLE001 - ProjectError and OS errors, reported in one line
-        raise CliError(f"{src}: cannot open project ({exc})") from exc
-    try:
-        ls = store.to_labelset(verified_only=args.verified_only)
-    finally:
-        close = getattr(store, "close", None)
-        if close:
-            close()
-    return from_labelset(ls)
+    with open_session_or_fail(src, sync=False) as session:
+        return from_labelset(session.store.to_labelset(verified_only=args.verified_only))
 
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import os
-
-    import numpy as np
 
     from rnxstudio.commands import CliError
     from rnxstudio.data.atomic import atomic_write_text
-    from rnxstudio.ml.evaluate import evaluate
-    from rnxstudio.ml.predict import Predictor
-    from rnxstudio.ml.train_data import split_train_val
-    from rnxstudio.ml.train_state import val_ground_truth
+    from rnxstudio.ml.compare import evaluate_model, split_indices
+    from rnxstudio.ml.resolve import ModelRefError, resolve
+    from rnxstudio.ml.train_config import TrainingError
 
     data = _load_data(args)
     if not data.samples:
         raise CliError(f"{args.source}: no labelled images")
-    recipe: dict = {}
-    if os.path.isfile(args.model):
-        from rnxstudio.ml.checkpoint import CheckpointError, load_checkpoint, read_sidecar
-
-        try:
-            built = load_checkpoint(args.model)
-            recipe = (read_sidecar(args.model) or {}).get("recipe") or {}
-        except CheckpointError as exc:
-            raise CliError(str(exc)) from exc
-    else:
-        from rnxstudio.ml.zoo import build_model
-
-        try:
-            built = build_model(args.model, num_classes=len(data.class_names), class_names=data.class_names)
-        except (KeyError, ValueError) as exc:
-            raise CliError(str(exc.args[0] if exc.args else exc)) from exc
-        for w in built.warnings:
-            print(f"warning: {w}")
+    try:
+        built = resolve(args.model, class_names=data.class_names)
+    except ModelRefError as exc:
+        raise CliError(str(exc)) from exc
+    for w in built.warnings:
+        print(f"warning: {w}")
+    recipe = (built.info or {}).get("recipe") or {}
     val_split = args.val_split if args.val_split is not None else float(recipe.get("val_split", 0.2))
     seed = args.split_seed if args.split_seed is not None else int(recipe.get("split_seed", 0))
-    train_idx, val_idx = split_train_val(data.samples, val_split, seed)
-    idx = {"val": val_idx, "train": train_idx, "all": list(range(len(data.samples)))}[args.split]
-    if not idx:
-        raise CliError(f"the {args.split} split is empty ({len(data.samples)} images, val fraction {val_split:g})")
-    # model label -> data category id, by class name; classes the data lacks are not scored
-    cat_of_name = dict(zip(data.class_names, data.category_ids))
-    label_to_cat = {i + 1: cat_of_name.get(n) for i, n in enumerate(built.class_names)}
-    unknown = [n for n in built.class_names if n not in cat_of_name]
+    unknown = [n for n in built.class_names if n not in data.class_names]
     if unknown:
         print(f"note: model classes not in the labels are ignored: {', '.join(unknown)}")
-    predictor = Predictor(built, device=args.device)
-    dets = {}
-    from rnxstudio.data.images import load
-
-    for k in range(0, len(idx), max(1, args.batch)):
-        chunk = idx[k:k + args.batch]
-        try:
-            outs = predictor.predict([load(data.samples[i].path) for i in chunk])
-        except Exception as exc:  # noqa: BLE001 - ImageLoadError names the file
-            raise CliError(str(exc)) from exc
-        for i, d in zip(chunk, outs):
-            keep = [j for j, lab in enumerate(d.labels.tolist()) if label_to_cat.get(int(lab)) is not None]
-            dets[data.samples[i].image_id] = {
-                "boxes": np.asarray(d.boxes)[keep].reshape(-1, 4),
-                "scores": np.asarray(d.scores)[keep],
-                "labels": np.asarray([label_to_cat[int(lab)] for lab in np.asarray(d.labels)[keep]], dtype=np.int64),
-            }
-    result = evaluate(val_ground_truth(data, idx), dets, score_thresh=args.score)
+    try:
+        idx = split_indices(data, args.split, val_split, seed)
+        result = evaluate_model(built, data, idx, device=args.device, batch=args.batch, score_thresh=args.score)
+    except TrainingError as exc:
+        raise CliError(str(exc)) from exc
     print(f"{args.model} on {args.source} ({args.split} split, {len(idx)} images)")
     print(result.format_table())
     if args.out:

@@ -40,25 +40,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from rnxstudio.commands import CliError, open_project_or_fail
+    from rnxstudio.commands import CliError, open_session_or_fail
     from rnxstudio.data.errors import LabelFormatError
-    from rnxstudio.data.exchange import ExchangeError, default_export_dir, export_conflicts, export_labels
+    from rnxstudio.data.exchange import ExchangeError, default_export_dir, export_conflicts
     from rnxstudio.data.project import ProjectError
 
-    store = open_project_or_fail(args.project, recursive=args.recursive)
-    try:
-        out = args.out if args.out is not None else default_export_dir(store, args.format)
-        existing = export_conflicts(args.format, out)
-        if existing and not args.force:
-            raise CliError(f"{out} already holds label files ({len(existing)}{'+' if len(existing) >= 20 else ''}, "
-                           f"e.g. {existing[0]}); pass --force to replace them, or choose another --out")
-        result = export_labels(store, args.format, out, verified_only=args.verified_only, keep_ids=not args.new_ids,
-                               voc_coords=args.voc_coords, one_based=args.one_based,
-                               yolo_images=args.yolo_images, splits=args.splits)
-    except (ExchangeError, LabelFormatError, ProjectError, OSError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        store.close()
+    with open_session_or_fail(args.project, recursive=args.recursive) as session:
+        try:
+            out = args.out if args.out is not None else default_export_dir(session.store, args.format)
+            existing = export_conflicts(args.format, out)
+            if existing and not args.force:
+                raise CliError(f"{out} already holds label files ({len(existing)}{'+' if len(existing) >= 20 else ''}, "
+                               f"e.g. {existing[0]}); pass --force to replace them, or choose another --out")
+            result = session.export_labels(args.format, out, verified_only=args.verified_only,
+                                           keep_ids=not args.new_ids, voc_coords=args.voc_coords,
+                                           one_based=args.one_based, yolo_images=args.yolo_images, splits=args.splits)
+        except (ExchangeError, LabelFormatError, ProjectError, OSError) as exc:
+            raise CliError(str(exc)) from exc
     for item in result.skipped[:10]:
         print(f"  left out (unreadable): {item}", file=sys.stderr)
     print(result.summary())

@@ -63,21 +63,19 @@ def parse_names(value: str | None) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from rnxstudio.commands import CliError, open_project_or_fail
+    from rnxstudio.commands import CliError, open_session_or_fail
     from rnxstudio.data.errors import LabelFormatError
-    from rnxstudio.data.exchange import ExchangeError, import_labels
+    from rnxstudio.data.exchange import ExchangeError
     from rnxstudio.data.project import ProjectError
 
     names = parse_names(args.names)
-    store = open_project_or_fail(args.project, recursive=args.recursive)
-    try:
-        report = import_labels(store, args.file, args.format, match=args.match, class_names=names,
-                               one_based=args.one_based)
-    except (ExchangeError, LabelFormatError, ProjectError, OSError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        store.close()
-    print(f"imported into {store.path}: {report.summary()}")
+    with open_session_or_fail(args.project, recursive=args.recursive) as session:
+        try:
+            report = session.import_labels(args.file, args.format, match=args.match, class_names=names,
+                                           one_based=args.one_based)
+        except (ExchangeError, LabelFormatError, ProjectError, OSError, ValueError) as exc:
+            raise CliError(str(exc)) from exc
+        print(f"imported into {session.store.path}: {report.summary()}")
     for title, items in (("not in project", report.unmatched_files), ("skipped", report.skipped_boxes),
                          ("clipped", report.clipped_far)):
         for item in items[:10]:

@@ -82,50 +82,24 @@ def _sources(args: argparse.Namespace) -> tuple[list, bool]:
     return [src], False
 
 
-def _check_model_arg(model: str) -> None:
-    """Fail fast (before scanning or loading anything) on a --model that cannot work."""
-    from rnxstudio.ml.zoo import MODELS
-
-    if model not in MODELS and not os.path.isfile(model):
-        raise CliError(f"--model {model!r} is neither a zoo model ({', '.join(MODELS)}) nor a file")
-
-
 def _load_model(args: argparse.Namespace):
-    from rnxstudio.ml.checkpoint import CheckpointError, load_checkpoint
-    from rnxstudio.ml.zoo import MODELS, build_model
+    from rnxstudio.ml.resolve import ModelRefError, resolve
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    if args.model in MODELS:
-        names = classes or (None if MODELS[args.model].bundled else ["object"])  # bundled: its own classes
-        kw: dict = {}
-        if args.coco_weights:
-            kw["coco_weights"] = True
-            if not classes:
-                names = None
-        if args.min_size:
-            kw["min_size"] = args.min_size
-        if args.max_size:
-            kw["max_size"] = args.max_size
-        try:
-            return build_model(args.model, num_classes=len(names) if names else 90, class_names=names,
-                               backbone_weights_path=args.backbone_weights, **kw)
-        except ValueError as exc:
-            raise CliError(str(exc)) from exc
     try:
-        built = load_checkpoint(args.model, model_name=args.arch, class_names=classes)
-    except CheckpointError as exc:
+        return resolve(args.model, class_names=classes, arch=args.arch, backbone_weights=args.backbone_weights,
+                       coco_weights=args.coco_weights, min_size=args.min_size, max_size=args.max_size)
+    except ModelRefError as exc:
         raise CliError(str(exc)) from exc
-    if args.min_size:
-        built.model.transform.min_size = (args.min_size,)
-    if args.max_size:
-        built.model.transform.max_size = args.max_size
-    return built
 
 
 def run(args: argparse.Namespace) -> int:
     if args.batch is not None and args.batch < 1:
         raise CliError("--batch must be >= 1")
-    _check_model_arg(args.model)
+    from rnxstudio.ml.resolve import MODELS, is_model_ref
+
+    if not is_model_ref(args.model):  # fail fast, before scanning or loading anything
+        raise CliError(f"--model {args.model!r} is neither a zoo model ({', '.join(MODELS)}) nor a file")
     sources, video = _sources(args)
     from tqdm import tqdm
 

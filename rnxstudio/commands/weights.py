@@ -54,7 +54,7 @@ def _progress():
 
 
 def _import(args: argparse.Namespace) -> int:
-    from rnxstudio.ml.convert.importer import ConversionError, import_weights
+    from rnxstudio.ml.convert_weights import ConversionError, import_weights
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     try:
@@ -92,7 +92,7 @@ def _list() -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     from rnxstudio.ml.convert import catalog
-    from rnxstudio.ml.convert.importer import ConversionError, converted_checkpoint
+    from rnxstudio.ml.convert_weights import ConversionError, converted_checkpoint
 
     try:
         out = converted_checkpoint(args.name, progress=_progress())

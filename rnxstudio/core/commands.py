@@ -2,19 +2,23 @@
 
 Every edit a person makes is one :class:`Command`: ``apply(store)`` performs it and
 ``revert(store)`` undoes it exactly — the same box ids come back, the same coordinates, the same
-image status. A command captures what it needs on its first ``apply`` and re-uses the ids it
-created then on later applies (redo), so apply → revert → apply leaves the store as the first
-apply did.
+image status. A command captures what it needs on its first ``apply`` and re-uses the ids and
+versions it made then on later applies (redo), so apply → revert → apply leaves the store as the
+first apply did.
+
+Predictions are the model's, not the person's: a new pre-label run replaces every prediction of
+an image (``ProjectStore.set_predictions``). The history is then told so
+(:meth:`Command.forget_predictions`); each command drops the predictions of those images it
+would otherwise bring back, and keeps only the person's part of the edit. Undo never resurrects
+an old model's box beside the new model's (docs/adr/0014-model-runs-are-not-undo-steps.md).
 
 The store is anything that satisfies :class:`BoxStore` (``rnxstudio.data.store.ProjectStore``
-does; core cannot import data). The GUI wraps these same objects in ``QUndoCommand``; the CLI
-and tests use :class:`UndoHistory`.
+does; core cannot import data). The history is :class:`rnxstudio.core.history.UndoHistory`.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import replace
 from typing import ContextManager, Protocol, runtime_checkable
 
@@ -51,10 +55,17 @@ def clip_to_image(box: Box, image: ImageRecord) -> Box:
     return clip_box(box, image.width, image.height)
 
 
+def replaced_prediction(box: Box | None, image_ids: set[int]) -> bool:
+    """Whether ``box`` is a prediction on one of ``image_ids`` (replaced by a newer model run)."""
+    return box is not None and box.source is BoxSource.PREDICTED and box.image_id in image_ids
+
+
 class Command:
-    """Base class: subclasses implement ``_do`` and ``_undo``; statuses are restored here."""
+    """Base class: subclasses implement ``_touched_images``, ``_do`` and ``_undo``; image statuses
+    are captured and restored here."""
 
     text: str = "edit"
+    changes_categories = False  # True for the class commands (rnxstudio.core.category_commands)
 
     def __init__(self) -> None:
         self._statuses: dict[int, ImageStatus] | None = None
@@ -68,9 +79,12 @@ class Command:
     def _undo(self, store: BoxStore) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _forget(self, image_ids: set[int]) -> None:
+        """Drop the predictions on ``image_ids`` this command holds (default: it holds none)."""
+
     def apply(self, store: BoxStore) -> None:
         """Perform the edit (first time or redo) in one store transaction."""
-        with _transaction(store):
+        with store.transaction():
             self._statuses = {i: store.image(i).status for i in self._touched_images(store)}
             self._do(store)
 
@@ -78,24 +92,48 @@ class Command:
         """Undo the edit exactly, including each touched image's status."""
         if self._statuses is None:
             raise RuntimeError(f"cannot revert {type(self).__name__}: it was never applied")
-        with _transaction(store):
+        with store.transaction():
             self._undo(store)
             for image_id, status in self._statuses.items():
                 if store.image(image_id).status != status:
                     store.set_status(image_id, status)
 
+    def forget_predictions(self, image_ids: Iterable[int]) -> None:
+        """The predictions of ``image_ids`` were replaced by a new model run: from now on revert
+        and redo leave those images' predictions alone. An image that was unlabeled before this
+        command is restored as predicted (what the new run made of it)."""
+        ids = set(image_ids)
+        for i in ids & set(self._statuses or ()):
+            if self._statuses[i] is ImageStatus.UNLABELED:
+                self._statuses[i] = ImageStatus.PREDICTED
+        self._forget(ids)
+
     @property
     def touched_images(self) -> list[int]:
-        """Ids of the images this command changed (known after the first apply): what a view refreshes."""
+        """Ids of the images whose status this command may change (known after the first apply)."""
         return list(self._statuses or ())
+
+    @property
+    def image_ids(self) -> list[int]:
+        """Ids of the images whose boxes this command changed: what a view reloads."""
+        return self.touched_images
+
+    @property
+    def box_ids(self) -> list[int]:
+        """Ids of the boxes this command creates, changes or removes (after the first apply)."""
+        return []
+
+    @property
+    def is_empty(self) -> bool:
+        """True when forgetting predictions left nothing for this command to do."""
+        return False
+
+    def merge_key(self) -> Hashable | None:
+        """Commands with equal, non-None keys pushed in quick succession are one undo step."""
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.text!r}>"
-
-
-def _transaction(store: BoxStore) -> ContextManager[None]:
-    tx = getattr(store, "transaction", None)
-    return tx() if tx is not None else contextlib.nullcontext()
 
 
 def _readd(store: BoxStore, box: Box) -> Box:
@@ -110,11 +148,14 @@ class AddBox(Command):
         self.box = box
         self.text = text
         self.created: Box | None = None
+        self._gone = False
 
     def _touched_images(self, store: BoxStore) -> Iterable[int]:
         return (self.box.image_id,)
 
     def _do(self, store: BoxStore) -> None:
+        if self._gone:
+            return
         if self.created is None:
             clipped = clip_to_image(replace(self.box, id=0), store.image(self.box.image_id))
             self.created = store.add_box(clipped)
@@ -123,7 +164,19 @@ class AddBox(Command):
 
     def _undo(self, store: BoxStore) -> None:
         assert self.created is not None
-        store.delete_box(self.created.id)
+        if not self._gone:
+            store.delete_box(self.created.id)
+
+    def _forget(self, image_ids: set[int]) -> None:
+        self._gone = self._gone or replaced_prediction(self.created, image_ids)
+
+    @property
+    def box_ids(self) -> list[int]:
+        return [] if self.created is None or self._gone else [self.created.id]
+
+    @property
+    def is_empty(self) -> bool:
+        return self._gone
 
 
 class DeleteBoxes(Command):
@@ -131,44 +184,77 @@ class DeleteBoxes(Command):
 
     def __init__(self, box_ids: Sequence[int], text: str | None = None) -> None:
         super().__init__()
-        self.box_ids = list(dict.fromkeys(box_ids))
-        self.text = text or (f"Delete {len(self.box_ids)} boxes" if len(self.box_ids) != 1 else "Delete box")
+        self._ids = list(dict.fromkeys(box_ids))
+        self.text = text or (f"Delete {len(self._ids)} boxes" if len(self._ids) != 1 else "Delete box")
         self._deleted: list[Box] = []
 
     def _touched_images(self, store: BoxStore) -> Iterable[int]:
-        return dict.fromkeys(store.get_box(i).image_id for i in self.box_ids)
+        if self._deleted:
+            return dict.fromkeys(b.image_id for b in self._deleted)
+        return dict.fromkeys(store.get_box(i).image_id for i in self._ids)
 
     def _do(self, store: BoxStore) -> None:
-        self._deleted = [store.delete_box(i) for i in self.box_ids]
+        self._deleted = [store.delete_box(i) for i in self._ids]
 
     def _undo(self, store: BoxStore) -> None:
         for box in self._deleted:
             _readd(store, box)
 
+    def _forget(self, image_ids: set[int]) -> None:
+        gone = {b.id for b in self._deleted if replaced_prediction(b, image_ids)}
+        self._deleted = [b for b in self._deleted if b.id not in gone]
+        self._ids = [i for i in self._ids if i not in gone]
+
+    @property
+    def box_ids(self) -> list[int]:
+        return list(self._ids)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._ids
+
 
 class _UpdateBoxes(Command):
-    """Shared machinery: replace boxes in place, remembering the old versions."""
+    """Shared machinery: replace boxes in place. Keeps (old, new) per box from the first apply;
+    an old version that was a since-replaced prediction becomes None (revert then removes the
+    box, redo puts the new version back under its id)."""
 
     def __init__(self, box_ids: Sequence[int]) -> None:
         super().__init__()
-        self.box_ids = list(dict.fromkeys(box_ids))
-        self._old: list[Box] = []
+        self._ids = list(dict.fromkeys(box_ids))
+        self._pairs: list[tuple[Box | None, Box]] = []
 
     def _touched_images(self, store: BoxStore) -> Iterable[int]:
-        return dict.fromkeys(store.get_box(i).image_id for i in self.box_ids)
+        if self._pairs:
+            return dict.fromkeys(new.image_id for _old, new in self._pairs)
+        return dict.fromkeys(store.get_box(i).image_id for i in self._ids)
 
     def _new_version(self, store: BoxStore, old: Box) -> Box:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _do(self, store: BoxStore) -> None:
-        self._old = [store.get_box(i) for i in self.box_ids]
-        new = [self._new_version(store, old) for old in self._old]  # validate all before writing
-        for box in new:
-            store.update_box(box)
+        if not self._pairs:
+            old = [store.get_box(i) for i in self._ids]
+            self._pairs = [(o, self._new_version(store, o)) for o in old]  # validate all before writing
+        for old, new in self._pairs:
+            if old is None:
+                _readd(store, new)
+            else:
+                store.update_box(new)
 
     def _undo(self, store: BoxStore) -> None:
-        for box in self._old:
-            store.update_box(box)
+        for old, new in self._pairs:
+            if old is None:
+                store.delete_box(new.id)
+            else:
+                store.update_box(old)
+
+    def _forget(self, image_ids: set[int]) -> None:
+        self._pairs = [(None if replaced_prediction(old, image_ids) else old, new) for old, new in self._pairs]
+
+    @property
+    def box_ids(self) -> list[int]:
+        return list(self._ids)
 
 
 def _touched_source(box: Box) -> BoxSource:
@@ -177,7 +263,7 @@ def _touched_source(box: Box) -> BoxSource:
 
 
 class MoveResizeBox(_UpdateBoxes):
-    """Set a box's corners (clipped to its image)."""
+    """Set a box's corners (clipped to its image). Quick moves of one box merge into one step."""
 
     def __init__(self, box_id: int, x1: float, y1: float, x2: float, y2: float, text: str = "Move box") -> None:
         super().__init__([box_id])
@@ -188,6 +274,9 @@ class MoveResizeBox(_UpdateBoxes):
         moved = replace(old.with_coords(*self.coords), source=_touched_source(old))
         return clip_to_image(moved, store.image(old.image_id))
 
+    def merge_key(self) -> Hashable | None:
+        return ("move", self._ids[0])
+
 
 class Relabel(_UpdateBoxes):
     """Give boxes another category."""
@@ -195,46 +284,61 @@ class Relabel(_UpdateBoxes):
     def __init__(self, box_ids: Sequence[int], category_id: int, text: str | None = None) -> None:
         super().__init__(box_ids)
         self.category_id = int(category_id)
-        self.text = text or ("Relabel box" if len(self.box_ids) == 1 else f"Relabel {len(self.box_ids)} boxes")
+        self.text = text or ("Relabel box" if len(self._ids) == 1 else f"Relabel {len(self._ids)} boxes")
 
     def _new_version(self, store: BoxStore, old: Box) -> Box:
         return replace(old, category_id=self.category_id, source=_touched_source(old))
 
 
 class AcceptPredictions(Command):
-    """Turn predictions into accepted boxes: each prediction is replaced by a new accepted box."""
+    """Turn predictions into accepted boxes: each prediction is replaced by a new accepted box
+    (which keeps the model's name)."""
 
     def __init__(self, box_ids: Sequence[int], text: str | None = None) -> None:
         super().__init__()
-        self.box_ids = list(dict.fromkeys(box_ids))
-        self.text = text or ("Accept prediction" if len(self.box_ids) == 1 else f"Accept {len(self.box_ids)} predictions")
-        self._predictions: list[Box] = []
-        self.accepted: list[Box] = []
+        self._ids = list(dict.fromkeys(box_ids))
+        self.text = text or ("Accept prediction" if len(self._ids) == 1 else f"Accept {len(self._ids)} predictions")
+        self._pairs: list[tuple[Box | None, Box]] = []  # (prediction or None once forgotten, accepted)
+
+    def _chosen_ids(self, store: BoxStore) -> list[int]:
+        return self._ids
 
     def _touched_images(self, store: BoxStore) -> Iterable[int]:
-        return dict.fromkeys(store.get_box(i).image_id for i in self.box_ids)
+        if self._pairs:
+            return dict.fromkeys(a.image_id for _p, a in self._pairs)
+        return dict.fromkeys(store.get_box(i).image_id for i in self._chosen_ids(store))
 
     def _do(self, store: BoxStore) -> None:
-        preds = [store.get_box(i) for i in self.box_ids]
+        if self._pairs:
+            for pred, acc in self._pairs:
+                if pred is not None:
+                    store.delete_box(pred.id)
+                _readd(store, acc)
+            return
+        preds = [store.get_box(i) for i in self._chosen_ids(store)]
         for p in preds:
             if p.source is not BoxSource.PREDICTED:
                 raise ValueError(f"box {p.id} is {p.source.value}, not a prediction")
-        first_time = not self.accepted
-        self._predictions = preds
-        made: list[Box] = []
-        for k, p in enumerate(preds):
+        for p in preds:
             store.delete_box(p.id)
-            if first_time:
-                made.append(store.add_box(replace(p, id=0, source=BoxSource.ACCEPTED)))
-            else:
-                made.append(_readd(store, self.accepted[k]))
-        self.accepted = made
+            self._pairs.append((p, store.add_box(replace(p, id=0, source=BoxSource.ACCEPTED))))
 
     def _undo(self, store: BoxStore) -> None:
-        for box in self.accepted:
-            store.delete_box(box.id)
-        for p in self._predictions:
-            _readd(store, p)
+        for pred, acc in self._pairs:
+            store.delete_box(acc.id)
+            if pred is not None:
+                _readd(store, pred)
+
+    def _forget(self, image_ids: set[int]) -> None:
+        self._pairs = [(None if replaced_prediction(p, image_ids) else p, a) for p, a in self._pairs]
+
+    @property
+    def accepted(self) -> list[Box]:
+        return [a for _p, a in self._pairs]
+
+    @property
+    def box_ids(self) -> list[int]:
+        return [p.id for p, _a in self._pairs if p is not None] + [a.id for _p, a in self._pairs]
 
 
 class AcceptAllAbove(AcceptPredictions):
@@ -244,16 +348,12 @@ class AcceptAllAbove(AcceptPredictions):
         super().__init__([], text=f"Accept predictions ≥ {threshold:.2f}")
         self.image_id = image_id
         self.threshold = float(threshold)
-        self._chosen = False
+
+    def _chosen_ids(self, store: BoxStore) -> list[int]:
+        return [b.id for b in store.boxes(self.image_id)
+                if b.source is BoxSource.PREDICTED and (b.score if b.score is not None else 0.0) >= self.threshold]
 
     def _touched_images(self, store: BoxStore) -> Iterable[int]:
-        if not self._chosen:
-            self.box_ids = [
-                b.id
-                for b in store.boxes(self.image_id)
-                if b.source is BoxSource.PREDICTED and (b.score if b.score is not None else 0.0) >= self.threshold
-            ]
-            self._chosen = True
         return (self.image_id,)
 
 
@@ -264,7 +364,7 @@ class RejectPredictions(DeleteBoxes):
         super().__init__(box_ids, text="Reject prediction" if len(box_ids) == 1 else f"Reject {len(box_ids)} predictions")
 
     def _do(self, store: BoxStore) -> None:
-        for i in self.box_ids:
+        for i in self._ids:
             b = store.get_box(i)
             if b.source is not BoxSource.PREDICTED:
                 raise ValueError(f"box {i} is {b.source.value}, not a prediction")
@@ -298,7 +398,8 @@ class PasteBoxes(Command):
             for b in store.boxes(self.src, include_predictions=False):
                 if self.only is not None and b.id not in self.only:
                     continue
-                copy = replace(b, id=0, image_id=self.dst, source=BoxSource.MANUAL, score=None, verified=False)
+                copy = replace(b, id=0, image_id=self.dst, source=BoxSource.MANUAL, score=None, verified=False,
+                               model_name=None)
                 try:
                     planned.append(clip_to_image(copy, dst))
                 except InvalidBoxError:
@@ -312,6 +413,10 @@ class PasteBoxes(Command):
     def _undo(self, store: BoxStore) -> None:
         for b in self.created:
             store.delete_box(b.id)
+
+    @property
+    def box_ids(self) -> list[int]:
+        return [b.id for b in self.created]
 
 
 class SetStatus(Command):
@@ -331,56 +436,3 @@ class SetStatus(Command):
 
     def _undo(self, store: BoxStore) -> None:
         pass  # the base class restores the previous status
-
-
-class UndoHistory:
-    """Plain-Python undo/redo stacks over one store (the GUI uses QUndoStack instead)."""
-
-    def __init__(self, store: BoxStore, limit: int = 1000) -> None:
-        self.store = store
-        self.limit = limit
-        self._undo: list[Command] = []
-        self._redo: list[Command] = []
-
-    def push(self, command: Command) -> Command:
-        """Apply ``command``; on success it joins the undo stack and the redo stack clears."""
-        command.apply(self.store)
-        self._undo.append(command)
-        del self._undo[: max(0, len(self._undo) - self.limit)]
-        self._redo.clear()
-        return command
-
-    def undo(self) -> Command | None:
-        if not self._undo:
-            return None
-        cmd = self._undo[-1]
-        cmd.revert(self.store)
-        self._redo.append(self._undo.pop())
-        return cmd
-
-    def redo(self) -> Command | None:
-        if not self._redo:
-            return None
-        cmd = self._redo[-1]
-        cmd.apply(self.store)
-        self._undo.append(self._redo.pop())
-        return cmd
-
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-    @property
-    def can_redo(self) -> bool:
-        return bool(self._redo)
-
-    @property
-    def undo_text(self) -> str | None:
-        return self._undo[-1].text if self._undo else None
-
-    @property
-    def redo_text(self) -> str | None:
-        return self._redo[-1].text if self._redo else None
-
-    def __iter__(self) -> Iterator[Command]:
-        return iter(self._undo)

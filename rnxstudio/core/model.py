@@ -62,6 +62,7 @@ class Box:
     """One bounding box on one image (or video frame).
 
     ``id`` is 0 until the store assigns one. ``category_id`` refers to :class:`Category.id`.
+    ``model_name`` names the model a prediction came from (kept when a person accepts or edits it).
 
     ``crowd`` marks a COCO ``iscrowd=1`` region (a group of objects, or an area to ignore): never a
     training target, ignored in evaluation. ``difficult`` is PASCAL VOC's flag: trained on, but
@@ -85,6 +86,7 @@ class Box:
     crowd: bool = False
     difficult: bool = False
     extra: dict = field(default_factory=dict, hash=False)
+    model_name: str | None = None
 
     @property
     def is_training_target(self) -> bool:
@@ -121,16 +123,16 @@ class Box:
         return replace(self, x1=x1, y1=y1, x2=x2, y2=y2)
 
 
-def clip_box(box: Box, width: float, height: float) -> Box:
-    """Return ``box`` clipped to the image; raise :class:`InvalidBoxError` if too small after.
-
-    Corner order is normalised (x1 <= x2, y1 <= y2), so a box dragged right-to-left is valid.
-    """
-    vals = (box.x1, box.y1, box.x2, box.y2)
+def clip_xyxy(x1: float, y1: float, x2: float, y2: float, width: float, height: float) -> tuple[float, float, float, float]:
+    """The one clip rule: corners normalised (x1 <= x2, y1 <= y2), clipped to ``[0, width] x [0,
+    height]``; raises :class:`InvalidBoxError` (saying why) for non-finite corners or when less than
+    :data:`MIN_BOX_SIZE` remains in either direction. The store, the canvas and the training data
+    all clip with this."""
+    vals = (x1, y1, x2, y2)
     if any(v != v or v in (float("inf"), float("-inf")) for v in vals):
         raise InvalidBoxError(f"box has non-finite coordinates {vals}")
-    x1, x2 = sorted((box.x1, box.x2))
-    y1, y2 = sorted((box.y1, box.y2))
+    x1, x2 = sorted((x1, x2))
+    y1, y2 = sorted((y1, y2))
     x1 = min(max(x1, 0.0), float(width))
     x2 = min(max(x2, 0.0), float(width))
     y1 = min(max(y1, 0.0), float(height))
@@ -140,7 +142,12 @@ def clip_box(box: Box, width: float, height: float) -> Box:
             f"box {x2 - x1:.2f}x{y2 - y1:.2f} px is under the {MIN_BOX_SIZE:g} px minimum "
             f"after clipping to the {width}x{height} image"
         )
-    return box.with_coords(x1, y1, x2, y2)
+    return (x1, y1, x2, y2)
+
+
+def clip_box(box: Box, width: float, height: float) -> Box:
+    """``box`` clipped to the image by :func:`clip_xyxy` (a box dragged right-to-left is valid)."""
+    return box.with_coords(*clip_xyxy(box.x1, box.y1, box.x2, box.y2, width, height))
 
 
 @dataclass(frozen=True)

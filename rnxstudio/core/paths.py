@@ -26,10 +26,6 @@ def demo_dir() -> Path:
     return user_data_dir() / "demo"
 
 
-def checkpoints_dir() -> Path:
-    return user_data_dir() / "checkpoints"
-
-
 def resources_dir() -> Path:
     """The top-level ``resources/`` folder (source checkout, editable install or PyInstaller bundle)."""
     import sys

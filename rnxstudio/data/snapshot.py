@@ -8,14 +8,12 @@ run can be repeated anywhere with ``rnxstudio train --coco <snapshot> --images <
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnxstudio.core.paths import user_data_dir
-from rnxstudio.data.atomic import atomic_write_text
 from rnxstudio.data.exchange import ExchangeError, export_labels
 
 SELECTIONS = ("verified", "labelled")  # verified images only | every image with a person's box
@@ -59,26 +57,26 @@ def new_run_dir(base: str | os.PathLike | None = None, *, prefix: str = "") -> P
 
 
 def write_snapshot(store, run_dir: str | os.PathLike, *, selection: str = "verified") -> Snapshot:
-    """Export the chosen images of ``store`` as COCO under ``run_dir/snapshot``.
+    """Export the chosen images of ``store`` as COCO under ``run_dir/snapshot``, written once.
 
     ``selection``: ``"verified"`` — images marked verified (their empty images are kept as
     negatives); ``"labelled"`` — every image with at least one manual or accepted box.
-    Raises :class:`ExchangeError` when nothing qualifies."""
+    Raises :class:`ExchangeError` when nothing qualifies. (The app calls this through
+    ``ProjectSession.write_snapshot``; training reads the file back with data.coco.)"""
     if selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, not {selection!r}")
     out = Path(run_dir) / "snapshot" / "annotations.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = export_labels(store, "coco", out, verified_only=selection == "verified")
-    data = json.loads(out.read_text(encoding="utf-8"))
     if selection == "labelled":
-        with_boxes = {a["image_id"] for a in data["annotations"]}
-        data["images"] = [im for im in data["images"] if im["id"] in with_boxes]
-        if not data["images"]:
+        ids = sorted(store.person_boxes())
+        if not ids:
             raise ExchangeError(f"{store.path}: no image has a manual or accepted box to train on")
-        atomic_write_text(out, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
-    elif not data["annotations"]:
-        raise ExchangeError(f"{store.path}: the verified images have no boxes to train on")
+        result = export_labels(store, "coco", out, image_ids=ids)
+    else:
+        result = export_labels(store, "coco", out, verified_only=True)
+        if not result.boxes:
+            raise ExchangeError(f"{store.path}: the verified images have no boxes to train on")
     root = Path(result.image_root) if result.image_root else out.parent
-    return Snapshot(coco=out, image_root=root, images=len(data["images"]), boxes=len(data["annotations"]),
-                    class_names=[c["name"] for c in sorted(data["categories"], key=lambda c: c["id"])],
+    return Snapshot(coco=out, image_root=root, images=result.images, boxes=result.boxes,
+                    class_names=[c.name for c in sorted(store.categories(), key=lambda c: c.id)],
                     selection=selection, skipped=list(result.skipped))

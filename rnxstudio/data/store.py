@@ -33,6 +33,7 @@ from rnxstudio.data.store_rows import (
     dump_extra,
     image_from_row,
 )
+from rnxstudio.data.store_categories import CategoryEditsMixin
 from rnxstudio.data.store_models import ModelRecord, ModelsMixin, TrainingRun, _now  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def natural_sort_key(path: str) -> str:
     return "".join(parts)
 
 
-class ProjectStore(ModelsMixin):
+class ProjectStore(ModelsMixin, CategoryEditsMixin):
     """An open project file. Create with :meth:`create`, open with :meth:`open`; use as a context manager."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
@@ -265,6 +266,10 @@ class ProjectStore(ModelsMixin):
                 raise StoreError(f"no category with id {cat.id}")
         return cat
 
+    def boxes_of_category(self, category_id: int) -> list[Box]:
+        return [box_from_row(r) for r in self._q(f"SELECT {BOX_COLS} FROM boxes WHERE category_id = ? ORDER BY id",
+                                                 (category_id,))]
+
     # ------------------------------------------------------------------ images
     def add_images(self, records: Iterable[ImageRecord]) -> list[int]:
         """Insert images (path relative to the root) in one transaction; returns their new ids."""
@@ -386,6 +391,15 @@ class ProjectStore(ModelsMixin):
             raise KeyError(f"no box with id {box_id}")
         return box_from_row(r)
 
+    def person_boxes(self, image_ids: Iterable[int] | None = None) -> dict[int, list[Box]]:
+        """Manual + accepted boxes per image (all images, or those of ``image_ids``), in id order."""
+        wanted = None if image_ids is None else set(image_ids)
+        out: dict[int, list[Box]] = {}
+        for r in self._q(f"SELECT {BOX_COLS} FROM boxes WHERE source != 'predicted' ORDER BY image_id, id"):
+            if wanted is None or r[1] in wanted:
+                out.setdefault(r[1], []).append(box_from_row(r))
+        return out
+
     def count_boxes(self, *, include_predictions: bool = True) -> int:
         sql = "SELECT COUNT(*) FROM boxes" + ("" if include_predictions else " WHERE source != 'predicted'")
         return self._q(sql).fetchone()[0]
@@ -410,7 +424,7 @@ class ProjectStore(ModelsMixin):
             raise StoreError(f"cannot add box {box.xyxy} to image {box.image_id} "
                              f"(category {box.category_id}, id {box.id if keep_id else 'new'}): {exc}") from exc
         return replace(box, id=new_id, x1=float(box.x1), y1=float(box.y1), x2=float(box.x2), y2=float(box.y2),
-                       source=BoxSource(box.source))
+                       source=BoxSource(box.source), model_name=values[10])
 
     def add_box(self, box: Box, keep_id: bool = False) -> Box:
         """Insert one box; ``keep_id=True`` re-inserts it under ``box.id`` (undo of a delete).

@@ -19,13 +19,13 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import Any
 
 from rnxstudio.core.model import Box, BoxSource, ImageRecord, ImageStatus, InvalidBoxError, LabelSet, clip_box
-from rnxstudio.data.store_rows import BOX_COLS, box_from_row
 
-if TYPE_CHECKING:
-    from rnxstudio.data.store import ProjectStore
+# The store is passed in (store.py delegates to this module); typed loosely so this module does
+# not import store.py back (no import cycle).
+ProjectStore = Any
 
 MATCH_MODES = ("relpath-then-basename", "relpath", "basename")
 _DUP_TOL = 1e-6
@@ -108,13 +108,8 @@ def to_labelset(store: ProjectStore, *, verified_only: bool = False, image_ids=N
     else:
         records = store.images()
     records = [r for r in records if not r.missing]
-    wanted = {r.id for r in records}
-    boxes: dict[int, list[Box]] = {r.id: [] for r in records}
-    if wanted:
-        rows = store._q(f"SELECT {BOX_COLS} FROM boxes WHERE source != 'predicted' ORDER BY image_id, id")
-        for r in rows:
-            if r[1] in wanted:
-                boxes[r[1]].append(box_from_row(r))
+    found = store.person_boxes({r.id for r in records}) if records else {}
+    boxes: dict[int, list[Box]] = {r.id: found.get(r.id, []) for r in records}
     info = store.meta_json(META_INFO)
     if not isinstance(info, dict):
         info = {"description": f"rnxstudio project {store.path.name}", "kind": store.kind}

@@ -14,7 +14,8 @@ from typing import Any
 from rnxstudio.core.model import Box, BoxSource, Category, ImageRecord, ImageStatus, InvalidBoxError
 
 IMAGE_COLS = "id, path, frame_index, timestamp, width, height, status, error, missing, split, extra"
-BOX_COLS = "id, image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id, crowd, difficult, extra"
+BOX_COLS = ("id, image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id, crowd, difficult, extra, "
+            "model_name")
 BOX_WRITE_COLS = ("image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id, model_name, "
                   "crowd, difficult, extra")
 CATEGORY_COLS = "id, name, color, hotkey, supercategory, extra"
@@ -51,7 +52,7 @@ def box_from_row(r: Sequence[Any]) -> Box:
     return Box(
         id=r[0], image_id=r[1], category_id=r[2], x1=r[3], y1=r[4], x2=r[5], y2=r[6],
         source=_SOURCE[r[7]], score=r[8], verified=bool(r[9]), track_id=r[10], crowd=bool(r[11]),
-        difficult=bool(r[12]), extra=load_extra(r[13]),
+        difficult=bool(r[12]), extra=load_extra(r[13]), model_name=r[14],
     )
 
 
@@ -60,12 +61,13 @@ def category_from_row(r: Sequence[Any]) -> Category:
 
 
 def box_values(b: Box, model_name: str | None = None) -> tuple:
-    """Values for BOX_WRITE_COLS; refuses a box that cannot exist."""
+    """Values for BOX_WRITE_COLS (``model_name`` overrides the box's own); refuses a box that cannot exist."""
     for v in b.xyxy:
         if not isinstance(v, (int, float)) or not math.isfinite(v):
             raise InvalidBoxError(f"box has non-finite coordinates {b.xyxy}")
     if b.x2 <= b.x1 or b.y2 <= b.y1:
         raise InvalidBoxError(f"box {b.xyxy} has x2 <= x1 or y2 <= y1")
     return (b.image_id, b.category_id, float(b.x1), float(b.y1), float(b.x2), float(b.y2),
-            BoxSource(b.source).value, b.score, int(bool(b.verified)), b.track_id, model_name,
+            BoxSource(b.source).value, b.score, int(bool(b.verified)), b.track_id,
+            model_name if model_name is not None else b.model_name,
             int(bool(b.crowd)), int(bool(b.difficult)), dump_extra(b.extra))

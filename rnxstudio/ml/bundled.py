@@ -1,9 +1,10 @@
 """Zoo members whose trained weights ship with the app (``resources/models/``), e.g. ``demo``.
 
-They load offline, with no download: :func:`build_bundled` is what :func:`rnxstudio.ml.zoo.build_model`
-calls for a spec with ``bundled`` set. Asked for other classes than the checkpoint's (a project's
-class list), the box head keeps the rows of the classes it knows by name and gets fresh rows for
-the rest (:mod:`rnxstudio.ml.heads`).
+They load offline, with no download: :func:`build_bundled` is what :func:`rnxstudio.ml.resolve.resolve`
+calls for a spec with ``bundled`` set (the zoo itself builds only their architecture, on the meta
+device, so that it does not depend on the checkpoint loader). Asked for other classes than the
+checkpoint's (a project's class list), the box head keeps the rows of the classes it knows by
+name and gets fresh rows for the rest (:mod:`rnxstudio.ml.heads`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def build_bundled(spec: ModelSpec, *, class_names: list[str] | None = None, min_
         raise ValueError(f"{spec.name}: its weights file {path} is missing from this installation "
                          f"(rebuild it with: {spec.rebuild_command or 'see docs/training.md'})")
     try:
-        built = _architecture_only(path) if _building_on_meta() else load_checkpoint(path)
+        built = load_checkpoint(path)
     except CheckpointError as exc:
         raise ValueError(f"{spec.name}: {exc} (rebuild it with: {spec.rebuild_command})") from exc
     warnings = []
@@ -69,22 +70,3 @@ def build_bundled(spec: ModelSpec, *, class_names: list[str] | None = None, min_
     built.warnings = warnings
     return built
 
-
-def _building_on_meta() -> bool:
-    """Inside ``with torch.device("meta")`` (architecture tables): shapes only, no weights."""
-    import torch
-
-    return torch.get_default_device().type == "meta"
-
-
-def _architecture_only(path: Path) -> BuiltModel:
-    """The checkpoint's architecture and classes, built without reading its weights."""
-    from rnxstudio.ml.checkpoint import CheckpointError, read_sidecar
-    from rnxstudio.ml.zoo import build_model, rebuild_kwargs
-
-    meta = read_sidecar(path)
-    if meta is None:
-        raise CheckpointError(path, "no sidecar")
-    kw = rebuild_kwargs(meta["build_kwargs"])
-    kw.pop("trainable_layers", None)
-    return build_model(kw.pop("name"), **kw)

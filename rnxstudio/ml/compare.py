@@ -1,6 +1,7 @@
 """Qt-free helpers the app's fine-tuning loop needs on top of the trainer:
 
-* :func:`evaluate_on_split` — a model (checkpoint or zoo name) on the train/val split of a COCO
+* :func:`evaluate_model` — the one predict-then-evaluate (``rnxstudio eval`` uses it too), and
+  :func:`evaluate_on_split` — a model (checkpoint or zoo name) on the train/val split of a COCO
   file, using the trainer's own deterministic split, so "before" and "after" are measured on the
   SAME images;
 * :func:`comparison_table` — metrics of several evaluations side by side (before/after, or two
@@ -14,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,50 +22,44 @@ from pathlib import Path
 
 import numpy as np
 
+from rnxstudio.core.cancel import Cancel, is_cancelled
 from rnxstudio.ml.evaluate import EvalResult, evaluate
 from rnxstudio.ml.train_config import TrainConfig, TrainingError
+from rnxstudio.ml.train_data import DetectionData, split_train_val
+from rnxstudio.ml.zoo import BuiltModel
 
 SUMMARY_METRICS = ("AP", "AP50", "AP75")
 
 
-def _cancelled(cancel: threading.Event | None) -> bool:
-    return cancel is not None and cancel.is_set()
-
-
-def evaluate_on_split(model: str | os.PathLike, coco: str | os.PathLike, images: str | os.PathLike | None = None,
-                      *, split: str = "val", val_split: float = 0.2, split_seed: int = 0, device: str = "auto",
-                      batch: int = 2, score_thresh: float = 0.5, pretrained_backbone: bool = False,
-                      size: int | None = None, max_size: int | None = None,
-                      cancel: threading.Event | None = None) -> EvalResult:
-    """COCO metrics of ``model`` on one split of ``coco`` (the trainer's split function).
-
-    Model classes are matched to the data's categories by name (classes the data lacks are not
-    scored). A zoo name builds that model for the data's classes (its box head then is random:
-    the "before" of a run that starts from a zoo model). Raises :class:`TrainingError` with the
-    file named for unusable inputs, and when ``cancel`` is set."""
-    from rnxstudio.data.images import load
-    from rnxstudio.ml.predict import Predictor
-    from rnxstudio.ml.train import load_data
-    from rnxstudio.ml.train_data import split_train_val
-    from rnxstudio.ml.train_state import val_ground_truth
-
-    data = load_data(TrainConfig(out_dir=".", coco=coco, images=images))
-    if not data.samples:
-        raise TrainingError(f"{coco}: no images")
-    train_idx, val_idx = split_train_val(data.samples, val_split, split_seed)
+def split_indices(data: DetectionData, split: str, val_split: float, seed: int) -> list[int]:
+    """Sample positions of ``split`` ("val", "train" or "all") by the trainer's split function;
+    raises :class:`TrainingError` when it is empty."""
+    train_idx, val_idx = split_train_val(data.samples, val_split, seed)
     idx = {"val": val_idx, "train": train_idx, "all": list(range(len(data.samples)))}[split]
     if not idx:
-        raise TrainingError(f"{coco}: the {split} split is empty ({len(data.samples)} images, "
+        raise TrainingError(f"{data.source}: the {split} split is empty ({len(data.samples)} images, "
                             f"val fraction {val_split:g})")
-    built = _load_model(model, data.class_names, pretrained_backbone, size, max_size)
+    return idx
+
+
+def evaluate_model(built: BuiltModel, data: DetectionData, idx: list[int], *, device: str = "auto", batch: int = 2,
+                   score_thresh: float = 0.5, cancel: Cancel = None) -> EvalResult:
+    """The one predict-then-evaluate: run ``built`` on ``data.samples[idx]`` and score it with COCO
+    metrics. Model classes are matched to the data's categories by name; classes the data lacks
+    are not scored. Raises :class:`TrainingError` (naming the file) for an unreadable image and
+    when ``cancel`` is set."""
+    from rnxstudio.data.images import load
+    from rnxstudio.ml.predict import Predictor
+    from rnxstudio.ml.train_state import val_ground_truth
+
     cat_of_name = dict(zip(data.class_names, data.category_ids))
     label_to_cat = {i + 1: cat_of_name.get(n) for i, n in enumerate(built.class_names)}
     predictor = Predictor(built, device=device)
     dets = {}
     for k in range(0, len(idx), max(1, batch)):
-        if _cancelled(cancel):
+        if is_cancelled(cancel):
             raise TrainingError("evaluation cancelled")
-        chunk = idx[k:k + batch]
+        chunk = idx[k:k + max(1, batch)]
         try:
             outs = predictor.predict([load(data.samples[i].path) for i in chunk])
         except Exception as exc:  # noqa: BLE001 - ImageLoadError names the file
@@ -81,27 +75,28 @@ def evaluate_on_split(model: str | os.PathLike, coco: str | os.PathLike, images:
     return evaluate(val_ground_truth(data, idx), dets, score_thresh=score_thresh)
 
 
-def _load_model(model: str | os.PathLike, class_names: list[str], pretrained_backbone: bool,
-                size: int | None, max_size: int | None):
-    if os.path.isfile(str(model)):
-        from rnxstudio.ml.checkpoint import load_checkpoint
+def evaluate_on_split(model: str | os.PathLike, coco: str | os.PathLike, images: str | os.PathLike | None = None,
+                      *, split: str = "val", val_split: float = 0.2, split_seed: int = 0, device: str = "auto",
+                      batch: int = 2, score_thresh: float = 0.5, pretrained_backbone: bool = False,
+                      size: int | None = None, max_size: int | None = None,
+                      cancel: Cancel = None) -> EvalResult:
+    """COCO metrics of ``model`` (zoo name or checkpoint) on one split of ``coco`` (the trainer's
+    split function), so "before" and "after" are measured on the SAME images at the same size. A
+    zoo name builds that model for the data's classes (its box head then is random: the "before"
+    of a run that starts from a zoo model). Raises :class:`TrainingError` naming the file."""
+    from rnxstudio.ml.resolve import ModelRefError, resolve
+    from rnxstudio.ml.train import load_data
 
-        try:
-            return load_checkpoint(model)
-        except Exception as exc:  # noqa: BLE001 - reported with the file
-            raise TrainingError(f"{model}: cannot load checkpoint ({exc})") from exc
-    from rnxstudio.ml.zoo import build_model
-
-    kw = {}
-    if size is not None:
-        kw["min_size"] = size
-    if max_size is not None:
-        kw["max_size"] = max_size
+    data = load_data(TrainConfig(out_dir=".", coco=coco, images=images))
+    if not data.samples:
+        raise TrainingError(f"{coco}: no images")
+    idx = split_indices(data, split, val_split, split_seed)
     try:
-        return build_model(str(model), num_classes=len(class_names), class_names=class_names,
-                           pretrained_backbone=pretrained_backbone, **kw)
-    except (KeyError, ValueError) as exc:
-        raise TrainingError(str(exc.args[0] if exc.args else exc)) from exc
+        built = resolve(model, class_names=data.class_names, pretrained_backbone=pretrained_backbone,
+                        min_size=size, max_size=max_size)
+    except ModelRefError as exc:
+        raise TrainingError(str(exc)) from exc
+    return evaluate_model(built, data, idx, device=device, batch=batch, score_thresh=score_thresh, cancel=cancel)
 
 
 def comparison_table(results: dict[str, EvalResult | None]) -> tuple[list[str], list[list[str]]]:
@@ -160,7 +155,7 @@ class EpochEstimate:
                 f"{self.images_per_s:.1f} images/s; measured over {self.steps_timed} steps, validation extra)")
 
 
-def estimate_epoch(cfg: TrainConfig, *, steps: int = 2, cancel: threading.Event | None = None,
+def estimate_epoch(cfg: TrainConfig, *, steps: int = 2, cancel: Cancel = None,
                    on_note: Callable[[str], None] | None = None) -> EpochEstimate:
     """Run the first ``steps`` + 1 real training steps of ``cfg`` (same model, data, image size and
     batch) in a scratch folder and extrapolate to one epoch. The first step is not counted when
@@ -177,7 +172,7 @@ def estimate_epoch(cfg: TrainConfig, *, steps: int = 2, cancel: threading.Event 
     try:
         last = None
         for p in gen:
-            if _cancelled(cancel):
+            if is_cancelled(cancel):
                 raise TrainingError("estimate cancelled")
             now = time.monotonic()
             if p.kind == "start":

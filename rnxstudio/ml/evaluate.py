@@ -138,27 +138,22 @@ class EvalResult:
 
 
 def labelset_to_coco(ls: LabelSet) -> dict[str, Any]:
-    """Ground truth COCO dict (ids as in the LabelSet) for evaluation."""
-    images, anns = [], []
-    ann_id = 1
-    for img in ls.images:
-        images.append({"id": int(img.id), "width": int(img.width), "height": int(img.height), "file_name": img.path})
-        for b, ignored in ls.eval_ground_truth(img):
-            w, h = b.x2 - b.x1, b.y2 - b.y1
-            anns.append(
-                {
-                    "id": ann_id,
-                    "image_id": int(img.id),
-                    "category_id": int(b.category_id),
-                    "bbox": [float(b.x1), float(b.y1), float(w), float(h)],
-                    "area": float(w * h),
-                    "iscrowd": int(b.crowd),
-                    "difficult": int(ignored and not b.crowd),  # ignored like PASCAL 'difficult' (_coco_eval)
-                }
-            )
-            ann_id += 1
-    cats = [{"id": int(c.id), "name": c.name} for c in ls.categories]
-    return {"images": images, "annotations": anns, "categories": cats}
+    """Ground truth COCO dict for evaluation, built by :func:`rnxstudio.data.coco.to_coco_dict` (the
+    one LabelSet -> COCO: crowd regions ``iscrowd: 1``, PASCAL-difficult boxes ``difficult: 1``,
+    both ignored here by the one rule of ``Box.ignore_in_eval``), with the LabelSet's own image ids
+    so detections keyed by them match."""
+    from rnxstudio.data.coco import to_coco_dict
+
+    ids = [im.id for im in ls.images]
+    if not all(isinstance(i, int) and i >= 1 for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError("evaluation needs unique positive image ids in the ground truth")
+    coco = to_coco_dict(ls)
+    own = {entry["id"]: im.id for entry, im in zip(coco["images"], ls.images)}  # written in ls order
+    for entry in coco["images"]:
+        entry["id"] = own[entry["id"]]
+    for a in coco["annotations"]:
+        a["image_id"] = own[a["image_id"]]
+    return coco
 
 
 def _to_numpy(x: Any) -> np.ndarray:

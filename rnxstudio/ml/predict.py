@@ -13,23 +13,22 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
 
+from rnxstudio.core.cancel import Cancel, is_cancelled
 from rnxstudio.core.model import Box, BoxSource, InvalidBoxError, clip_box
 from rnxstudio.data import images
+from rnxstudio.data.sources import Source, SourceReader, describe_error
 from rnxstudio.ml import fast
 from rnxstudio.ml.devices import pick_device
 from rnxstudio.ml.prefetch import PreparedImage, Prefetcher, prepare_image
 from rnxstudio.ml.tensors import image_to_tensor
 from rnxstudio.ml.zoo import BuiltModel
-
-Source = Union[str, os.PathLike, tuple[str, int], np.ndarray]
-
 
 @dataclass(eq=False)
 class Detections:
@@ -264,55 +263,12 @@ class InferenceProgress:
         return self.error is None
 
 
-class _SourceReader:
-    """Turns one source (path, (video, frame) or array) into RGB; keeps videos open."""
-
-    def __init__(self) -> None:
-        self._videos: dict[str, Any] = {}
-
-    def read(self, source: Source) -> np.ndarray:
-        if isinstance(source, np.ndarray):
-            return source
-        if isinstance(source, tuple):
-            path, frame = source
-            reader = self._videos.get(str(path))
-            if reader is None:
-                from rnxstudio.data.video import VideoReader
-
-                reader = self._videos[str(path)] = VideoReader(path)
-            return reader.read(int(frame))
-        return images.load(source)
-
-    def close(self) -> None:
-        for reader in self._videos.values():
-            close = getattr(reader, "close", None)
-            if callable(close):
-                with contextlib.suppress(Exception):
-                    close()
-        self._videos.clear()
-
-
-def _error_text(source: Source, exc: BaseException) -> str:
-    if isinstance(exc, images.ImageLoadError):
-        return str(exc)
-    where = f"{source[0]} frame {source[1]}" if isinstance(source, tuple) else str(source)
-    return f"{where}: {exc}" if str(where) not in str(exc) else str(exc)
-
-
-def _is_cancelled(cancel: Callable[[], bool] | threading.Event | None) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
-
-
 def run_inference(
     sources: Iterable[Source],
     predictor: Predictor,
     *,
     batch_size: int | None = 1,
-    cancel: Callable[[], bool] | threading.Event | None = None,
+    cancel: Cancel = None,
     workers: int | None = 2,
 ) -> Iterator[InferenceProgress]:
     """Predict on every source, yielding one :class:`InferenceProgress` per item in order.
@@ -333,7 +289,7 @@ def run_inference(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     items = list(sources)
     total = len(items)
-    reader = _SourceReader()
+    reader = SourceReader()
     video_lock = threading.Lock()
     presized = bool(getattr(predictor, "presized", False))
 
@@ -350,7 +306,7 @@ def run_inference(
     fetch = Prefetcher(items, load, workers=max(1, workers), depth=max(2 * workers, 2 * batch_size))
     try:
         while True:
-            if _is_cancelled(cancel):
+            if is_cancelled(cancel):
                 return done
             batch = list(itertools.islice(fetch, batch_size))
             if not batch:
@@ -367,7 +323,7 @@ def run_inference(
                 yield InferenceProgress(
                     index=done - 1, total=total, source=f.source,
                     detections=by_index.get(f.index),
-                    error=_error_text(f.source, f.error) if f.error is not None else None,
+                    error=describe_error(f.source, f.error) if f.error is not None else None,
                     images_per_s=ips, eta_s=eta,
                 )
     finally:

@@ -11,7 +11,6 @@ GIL, so this really runs beside the model.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +20,8 @@ from typing import Any, Generic, TypeVar
 import cv2
 import numpy as np
 import torch
+
+from rnxstudio.core.cancel import Cancel, is_cancelled
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -40,14 +41,6 @@ class Fetched(Generic[T]):
         return self.error is None
 
 
-def _cancelled(cancel: Callable[[], bool] | threading.Event | None) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
-
-
 class Prefetcher(Iterator[Fetched[T]], Generic[S, T]):
     """Ordered, bounded, cancellable parallel map of ``load`` over ``sources``.
 
@@ -58,7 +51,7 @@ class Prefetcher(Iterator[Fetched[T]], Generic[S, T]):
     """
 
     def __init__(self, sources: Iterable[S], load: Callable[[S], T], *, workers: int = 2,
-                 depth: int | None = None, cancel: Callable[[], bool] | threading.Event | None = None):
+                 depth: int | None = None, cancel: Cancel = None):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self._depth = max(1, depth if depth is not None else 2 * workers)
@@ -82,7 +75,7 @@ class Prefetcher(Iterator[Fetched[T]], Generic[S, T]):
         return self
 
     def __next__(self) -> Fetched[T]:
-        if self._closed or not self._queue or _cancelled(self._cancel):
+        if self._closed or not self._queue or is_cancelled(self._cancel):
             self.close()
             raise StopIteration
         i, src, fut = self._queue.popleft()

@@ -7,12 +7,9 @@ layout and scale.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 
-from rnxstudio.data import images
 
 
 def image_to_tensor(rgb: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
@@ -33,11 +30,3 @@ def image_to_tensor(rgb: np.ndarray, device: torch.device | str | None = None) -
     if device is not None:
         t = t.to(device, non_blocking=True)
     return t.permute(2, 0, 1).to(torch.float32).div_(255.0)
-
-
-def load_image_tensor(path: str | os.PathLike, device: torch.device | str | None = None) -> torch.Tensor:
-    """Decode ``path`` with :func:`rnxstudio.data.images.load` and convert it.
-
-    Raises :class:`rnxstudio.data.images.ImageLoadError` for unreadable files.
-    """
-    return image_to_tensor(images.load(path), device=device)

@@ -62,17 +62,16 @@ def default_trainable_layers(device: torch.device, random_init: bool) -> int:
 
 def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_state: dict | None):
     """Zoo model or checkpoint -> (BuiltModel, parent checkpoint path or None, messages)."""
-    from rnxstudio.ml.checkpoint import load_checkpoint
     from rnxstudio.ml.heads import init_predictor_from
-    from rnxstudio.ml.zoo import build_model
+    from rnxstudio.ml.resolve import ModelRefError, resolve
 
     notes: list[str] = []
     source = cfg.resume if cfg.resume is not None else cfg.model
     is_ckpt = cfg.resume is not None or os.path.isfile(str(source))
     if is_ckpt:
         try:
-            built = load_checkpoint(source)
-        except Exception as exc:  # noqa: BLE001 - reported with the file
+            built = resolve(source)
+        except ModelRefError as exc:
             raise TrainingError(f"{source}: cannot load checkpoint ({exc})") from exc
         if list(built.class_names) != data.class_names:
             if resume_state is not None:
@@ -85,15 +84,13 @@ def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_s
         random_init = False
     else:
         kw: dict[str, Any] = dict(cfg.model_kwargs)
-        if cfg.size is not None:
-            kw.setdefault("min_size", cfg.size)
-        if cfg.max_size is not None:
-            kw.setdefault("max_size", cfg.max_size)
+        kw.setdefault("min_size", cfg.size)
+        kw.setdefault("max_size", cfg.max_size)
         try:
-            built = build_model(cfg.model, num_classes=len(data.class_names), class_names=data.class_names,
-                                pretrained_backbone=cfg.pretrained_backbone, trainable_layers=cfg.trainable_layers, **kw)
-        except (KeyError, ValueError) as exc:
-            raise TrainingError(str(exc.args[0] if exc.args else exc)) from exc
+            built = resolve(cfg.model, class_names=data.class_names, pretrained_backbone=cfg.pretrained_backbone,
+                            trainable_layers=cfg.trainable_layers, **kw)
+        except ModelRefError as exc:
+            raise TrainingError(str(exc)) from exc
         notes += built.warnings
         origin = built.weights_origin  # a zoo entry with shipped weights ("demo") is its checkpoint's child
         parent = origin.split(":", 1)[1] if origin.startswith("checkpoint:") else None

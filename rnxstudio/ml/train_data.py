@@ -1,32 +1,31 @@
-"""Training data: COCO JSON + image root -> samples -> a torch Dataset with augmentation, a
-deterministic stratified train/val split and an aspect-ratio grouped (optionally distributed)
-batch sampler.
+"""Training data: a COCO file (read by :mod:`rnxstudio.data.coco`, the one COCO parser) or a
+project's LabelSet -> samples -> a torch Dataset with augmentation, a deterministic stratified
+train/val split and an aspect-ratio grouped (optionally distributed) batch sampler.
 
 Images go through :func:`rnxstudio.data.images.load` (EXIF-upright RGB) and
 :func:`rnxstudio.ml.tensors.image_to_tensor`, exactly like inference, so boxes line up.
-Images without boxes are kept as negatives (``[0, 4]`` targets). Degenerate boxes (non-finite,
-narrower/shorter than ``MIN_BOX_SIZE`` after clipping, or entirely outside the image) are dropped
-and reported per image in :attr:`DetectionData.dropped`.
+Images without boxes are kept as negatives (``[0, 4]`` targets). Boxes are clipped to their image
+by the one clip rule (``core.model.clip_xyxy``); those left narrower/shorter than ``MIN_BOX_SIZE``
+are dropped and reported per image in :attr:`DetectionData.dropped`. A file that is not valid
+COCO (unknown category ids, boxes outside their image, ...) is refused whole by data.coco.
 
 Model labels are contiguous: category ``categories[i]`` is label ``i + 1`` (0 is background).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from rnxstudio.core.model import MIN_BOX_SIZE, LabelSet
+from rnxstudio.core.model import InvalidBoxError, LabelSet, clip_xyxy
 from rnxstudio.data.images import load as load_image
 
 
@@ -78,51 +77,36 @@ class DetectionData:
 
 
 def _valid_box(x1: float, y1: float, x2: float, y2: float, w: int, h: int) -> tuple[tuple[float, ...] | None, str]:
-    vals = (x1, y1, x2, y2)
-    if not all(math.isfinite(v) for v in vals):
-        return None, f"non-finite box {vals}"
-    cx1, cx2 = min(max(min(x1, x2), 0.0), w), min(max(max(x1, x2), 0.0), w)
-    cy1, cy2 = min(max(min(y1, y2), 0.0), h), min(max(max(y1, y2), 0.0), h)
-    if cx2 - cx1 < MIN_BOX_SIZE or cy2 - cy1 < MIN_BOX_SIZE:
-        return None, f"degenerate box [{x1:g},{y1:g},{x2:g},{y2:g}] ({cx2 - cx1:.1f}x{cy2 - cy1:.1f} px inside the image)"
-    return (cx1, cy1, cx2, cy2), ""
+    """The box clipped to the image by the one clip rule (core.model.clip_xyxy), or (None, why)."""
+    try:
+        return clip_xyxy(x1, y1, x2, y2, w, h), ""
+    except InvalidBoxError as exc:
+        return None, f"degenerate box [{x1:g},{y1:g},{x2:g},{y2:g}]: {exc}"
 
 
 def load_coco(coco_path: str | os.PathLike, image_root: str | os.PathLike | None = None) -> DetectionData:
-    """Read a COCO detection JSON; image paths resolve against ``image_root`` (default: the
-    JSON's folder). Raises :class:`DataError` naming the file for anything unusable."""
+    """Read a COCO detection file with :func:`rnxstudio.data.coco.read_coco` (the one COCO parser,
+    which validates the whole file); image paths resolve against ``image_root`` (default: the
+    file's folder). Raises :class:`DataError` naming the file and its problems."""
+    from rnxstudio.data.coco import read_coco
+    from rnxstudio.data.errors import LabelFormatError
+
     coco_path = Path(coco_path)
     root = Path(image_root) if image_root is not None else coco_path.parent
     try:
-        d = json.loads(coco_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataError(f"{coco_path}: cannot read ({exc.strerror or exc})") from exc
-    except ValueError as exc:
-        raise DataError(f"{coco_path}: not valid JSON ({exc})") from exc
-    if not isinstance(d, dict) or not all(isinstance(d.get(k), list) for k in ("images", "categories")):
-        raise DataError(f"{coco_path}: not a COCO detection file (needs 'images' and 'categories' lists)")
-    try:
-        cats = sorted((int(c["id"]), str(c["name"])) for c in d["categories"])
-        images = [(int(im["id"]), str(im["file_name"]), int(im.get("width") or 0), int(im.get("height") or 0))
-                  for im in d["images"]]
-        anns = [(int(a["image_id"]), int(a["category_id"]), [float(v) for v in a["bbox"]], int(a.get("iscrowd", 0)),
-                 bool(a.get("difficult", 0))) for a in d.get("annotations", [])]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"{coco_path}: malformed COCO entry ({type(exc).__name__}: {exc})") from exc
-    if not cats:
+        ls = read_coco(coco_path, image_root=root)
+    except LabelFormatError as exc:
+        raise DataError(str(exc)) from exc
+    if not ls.categories:
         raise DataError(f"{coco_path}: no categories")
-    by_image: dict[int, list[tuple]] = {}
-    for iid, cid, b, crowd, difficult in anns:  # crowd regions: kept apart, never targets
-        by_image.setdefault(iid, []).append((cid, (b[0], b[1], b[0] + b[2], b[1] + b[3]), difficult, bool(crowd)))
-    raw = []
-    for iid, name, w, h in images:
-        path = Path(name) if os.path.isabs(name) else root / name
-        raw.append((iid, str(path), w, h, by_image.get(iid, [])))
-    return _make_data(cats, raw, str(coco_path))
+    data = from_labelset(ls, root)
+    data.source = str(coco_path)
+    return data
 
 
 def from_labelset(ls: LabelSet, image_root: str | os.PathLike | None = None) -> DetectionData:
-    """Training data from an in-memory :class:`LabelSet` (e.g. a project's snapshot)."""
+    """Training data from a :class:`LabelSet` (a COCO file read by data.coco, or a project's
+    labels): boxes clipped to their image, degenerate ones dropped and reported."""
     root = Path(image_root if image_root is not None else (ls.root or "."))
     cats = sorted((c.id, c.name) for c in ls.categories)
     raw = []
@@ -371,16 +355,3 @@ def scale_jitter_sizes(size: int, spread: float = 0.25, steps: int = 5) -> tuple
     lo, hi = size * (1 - spread), size * (1 + spread)
     vals = sorted({max(32, int(round((lo + (hi - lo) * k / max(1, steps - 1)) / 32)) * 32) for k in range(steps)})
     return tuple(vals)
-
-
-def data_summary(data: DetectionData, idx: Sequence[int]) -> dict[str, Any]:
-    """Counts for a subset: images, negatives, boxes per class."""
-    per_class = {n: 0 for n in data.class_names}
-    negatives = 0
-    for i in idx:
-        s = data.samples[i]
-        if len(s.labels) == 0:
-            negatives += 1
-        for lab in s.labels.tolist():
-            per_class[data.class_names[lab - 1]] += 1
-    return {"images": len(idx), "negatives": negatives, "boxes": per_class}

@@ -271,12 +271,8 @@ def build_model(
     ValueError for bad arguments or a backbone weights file that does not fit.
     """
     spec = get_spec(name)
-    if spec.bundled:  # shipped trained weights: class_names None keeps the checkpoint's own classes
-        from rnxstudio.ml.bundled import build_bundled
-
-        return build_bundled(spec, class_names=class_names, min_size=min_size, max_size=max_size,
-                             score_thresh=score_thresh, nms_thresh=nms_thresh,
-                             detections_per_img=detections_per_img, trainable_layers=trainable_layers)
+    if spec.bundled:  # shipped trained weights: loading them is rnxstudio.ml.resolve's job
+        return _bundled_architecture(spec)
     if coco_weights:
         built = _build_coco(spec, num_classes=num_classes, class_names=class_names,
                             trainable_layers=trainable_layers, min_size=min_size, max_size=max_size,
@@ -412,11 +408,32 @@ def _build_coco(spec: ModelSpec, *, num_classes: int, class_names: list[str] | N
     built.category_ids = list(range(1, len(coco_names) + 1))  # torchvision label == COCO category id
     if class_names is not None or num_classes != len(coco_names):
         names = class_names or [f"class_{i}" for i in range(1, num_classes + 1)]
-        from rnxstudio.ml.heads import init_predictor_from  # heads builds on this module
-
-        built, rows = init_predictor_from(built, names)
-        built.warnings.append(f"COCO backbone, FPN and RPN kept; box predictor for your classes: {rows.message()}")
+        built = replace_predictor(built, names)
+        built.warnings.append("COCO backbone, FPN and RPN kept; new box predictor for your classes")
     return built
+
+
+def _bundled_architecture(spec: ModelSpec) -> BuiltModel:
+    """A member whose trained weights ship with the app, built here only as an architecture on
+    the meta device (architecture tables): its sidecar says how. Anywhere else a random-weight
+    copy would be a trap (it looks like the demo model and detects nothing), so this refuses
+    and names the way that loads the weights (:func:`rnxstudio.ml.resolve.resolve`)."""
+    import json
+
+    from rnxstudio.core.paths import resources_dir
+
+    if torch.get_default_device().type != "meta":
+        raise ValueError(f"{spec.name} is a trained model that ships with the app; load it with "
+                         f"rnxstudio.ml.resolve.resolve({spec.name!r}) (the app and every command do)")
+    sidecar = (resources_dir() / spec.bundled).with_suffix(".json")
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{spec.name}: cannot read {sidecar} ({exc}); rebuild it with: "
+                         f"{spec.rebuild_command or 'see docs/training.md'}") from exc
+    kw = rebuild_kwargs(meta["build_kwargs"])
+    kw.pop("trainable_layers", None)
+    return build_model(kw.pop("name"), **kw)
 
 
 def rebuild_kwargs(build_kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from rnxstudio import __version__
 from rnxstudio.core.paths import resources_dir
+from rnxstudio.ui.theme import apply_theme
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
@@ -24,20 +25,6 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     if icon_path.is_file():
         app.setWindowIcon(QIcon(str(icon_path)))
     return app
-
-
-def apply_theme(app: QApplication, theme: str | None = None) -> None:
-    """Fusion style everywhere; colours follow the system (light/dark) unless the setting
-    ``theme`` says "light" or "dark"."""
-    app.setStyle("Fusion")
-    theme = theme or str(QSettings().value("theme", "system"))
-    hints = app.styleHints()
-    if hasattr(hints, "setColorScheme"):  # Qt >= 6.8
-        scheme = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}.get(theme, Qt.ColorScheme.Unknown)
-        hints.setColorScheme(scheme)
-    qss = resources_dir() / "style" / "app.qss"
-    if qss.is_file():
-        app.setStyleSheet(qss.read_text(encoding="utf-8"))
 
 
 def _close_on_signals(app: QApplication, window) -> None:

@@ -1,4 +1,5 @@
-"""The Classes dock (current class, add class, keys 1–9) and the quick class picker."""
+"""The Classes dock (current class; add, rename, merge, delete a class; keys 1–9) and the quick
+class picker. The panel only asks; :mod:`rnxstudio.ui.classes` turns requests into undoable edits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QMessageBox,
     QPushButton,
     QSlider,
     QVBoxLayout,
@@ -45,6 +47,9 @@ class ClassPanel(QWidget):
 
     current_changed = Signal(object)  # category id | None
     add_requested = Signal(str)  # new class name
+    rename_requested = Signal(int, str)  # category id, new name
+    merge_requested = Signal(int, int)  # category id, the class that absorbs it
+    delete_requested = Signal(int)  # category id
     score_changed = Signal(float)  # confidence threshold for predicted boxes, 0..1
     opacity_changed = Signal(float)
 
@@ -55,6 +60,15 @@ class ClassPanel(QWidget):
         self.view.setEditTriggers(QListView.NoEditTriggers)
         self.add_button = QPushButton("Add class…", self)
         self.add_button.clicked.connect(self._ask_new_class)
+        self.rename_button = QPushButton("Rename…", self)
+        self.rename_button.setToolTip("Rename the selected class (undoable)")
+        self.rename_button.clicked.connect(self._ask_rename)
+        self.merge_button = QPushButton("Merge into…", self)
+        self.merge_button.setToolTip("Give every box of the selected class another class, then remove it (undoable)")
+        self.merge_button.clicked.connect(self._ask_merge)
+        self.delete_button = QPushButton("Delete", self)
+        self.delete_button.setToolTip("Delete the selected class and its boxes (undoable)")
+        self.delete_button.clicked.connect(self._ask_delete)
         self.score = QSlider(Qt.Horizontal, self)
         self.score.setRange(0, 100)
         self.score.setValue(50)
@@ -67,7 +81,10 @@ class ClassPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.view)
-        lay.addWidget(self.add_button)
+        edit_row = QHBoxLayout()
+        for b in (self.add_button, self.rename_button, self.merge_button, self.delete_button):
+            edit_row.addWidget(b)
+        lay.addLayout(edit_row)
         row = QHBoxLayout()
         row.addWidget(QLabel("Confidence", self))
         row.addWidget(self.score)
@@ -131,6 +148,37 @@ class ClassPanel(QWidget):
         name, ok = QInputDialog.getText(self, "Add class", "Class name:")
         if ok and name.strip():
             self.add_requested.emit(name.strip())
+
+    def _selected(self) -> Category | None:
+        cid = self.current_id()
+        return next((c for c in self._categories if c.id == cid), None)
+
+    def _ask_rename(self) -> None:
+        cat = self._selected()
+        if cat is None:
+            return
+        name, ok = QInputDialog.getText(self, "Rename class", f"New name for '{cat.name}':", text=cat.name)
+        if ok and name.strip() and name.strip() != cat.name:
+            self.rename_requested.emit(cat.id, name.strip())
+
+    def _ask_merge(self) -> None:
+        cat = self._selected()
+        others = [c for c in self._categories if cat is not None and c.id != cat.id]
+        if not others:
+            return
+        picker = ClassPicker(others, self)
+        picker.setWindowTitle(f"Merge '{cat.name}' into…")
+        if picker.exec() == QDialog.Accepted and picker.chosen_id() is not None:
+            self.merge_requested.emit(cat.id, picker.chosen_id())
+
+    def _ask_delete(self) -> None:
+        cat = self._selected()
+        if cat is None:
+            return
+        answer = QMessageBox.question(self, "Delete class", f"Delete the class '{cat.name}' and all its boxes?\n"
+                                      "(Edit → Undo brings them back.)")
+        if answer == QMessageBox.Yes:
+            self.delete_requested.emit(cat.id)
 
 
 class ClassPicker(QDialog):

@@ -50,7 +50,7 @@ def show_shortcuts(window) -> ShortcutsDialog:
 
 
 def show_about(window) -> None:
-    from rnxstudio.ui.main_window import detect_device_label
+    from rnxstudio.ui.device import detect_device_label
 
     QMessageBox.about(
         window,

@@ -1,4 +1,5 @@
-"""File menu: export COCO / VOC / YOLO and import label files, through data.exchange."""
+"""File menu: export COCO / VOC / YOLO and import label files, through the session (which calls
+data.exchange, as the CLI does, and announces what changed)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,28 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from rnxstudio.data.errors import LabelFormatError
-from rnxstudio.data.exchange import ExchangeError, export_labels, import_labels
+from rnxstudio.data.exchange import ExchangeError
+from rnxstudio.ui.context import AppContext
 
 TITLES = {"coco": "Export COCO JSON", "voc": "Export Pascal VOC", "yolo": "Export YOLO"}
 
 
 class ExchangeController:
-    def __init__(self, window):
-        self.w = window
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        ctx.actions.handle(export_coco=lambda: self.export("coco"), export_voc=lambda: self.export("voc"),
+                           export_yolo=lambda: self.export("yolo"), import_labels=lambda: self.import_file())
 
-    def _store(self):
-        store = self.w.controller.store
-        if store is None:
-            self.w.show_error("No project", "Open a folder, a video or the demo project first.")
-        return store
+    def _session(self):
+        session = self.ctx.nav.session
+        if session is None:
+            self.ctx.status.error("No project", "Open a folder, a video or the demo project first.")
+        return session
 
     def ask_verified_only(self) -> bool | None:
         """Yes = verified images only, No = every image; None = cancelled."""
         box = QMessageBox(QMessageBox.Question, "Export", "Export only the images marked verified?",
-                          QMessageBox.Yes | QMessageBox.No | QMessageBox.Cancel, self.w)
+                          QMessageBox.Yes | QMessageBox.No | QMessageBox.Cancel, self.ctx.window)
         box.setDefaultButton(QMessageBox.Yes)
         answer = box.exec()
         if answer == QMessageBox.Cancel:
@@ -33,15 +37,16 @@ class ExchangeController:
         return answer == QMessageBox.Yes
 
     def export(self, fmt: str, out: str | None = None, verified_only: bool | None = None):
-        store = self._store()
-        if store is None:
+        session = self._session()
+        if session is None:
             return None
+        root = str(session.store.root)
         if out is None:
             if fmt == "coco":
-                out, _ = QFileDialog.getSaveFileName(self.w, TITLES[fmt], str(Path(store.root) / "annotations.json"),
+                out, _ = QFileDialog.getSaveFileName(self.ctx.window, TITLES[fmt], str(Path(root) / "annotations.json"),
                                                      "COCO JSON (*.json)")
             else:
-                out = QFileDialog.getExistingDirectory(self.w, TITLES[fmt], str(store.root))
+                out = QFileDialog.getExistingDirectory(self.ctx.window, TITLES[fmt], root)
             if not out:
                 return None
         if verified_only is None:
@@ -49,46 +54,38 @@ class ExchangeController:
             if verified_only is None:
                 return None
         try:
-            result = export_labels(store, fmt, out, verified_only=verified_only)
+            result = session.export_labels(fmt, out, verified_only=verified_only)
         except (ExchangeError, LabelFormatError, OSError) as exc:
-            self.w.show_error(TITLES[fmt], str(exc))
+            self.ctx.status.error(TITLES[fmt], str(exc))
             return None
         note = f" ({len(result.skipped)} unreadable images skipped)" if result.skipped else ""
-        self.w.statusBar().showMessage(result.summary() + note, 10000)
+        self.ctx.status.message(result.summary() + note, 10000)
         return result
 
     def import_file(self, path: str | None = None):
-        store = self._store()
-        if store is None:
+        session = self._session()
+        if session is None:
             return None
         if path is None:
             path, _ = QFileDialog.getOpenFileName(
-                self.w, "Import labels", str(store.root),
+                self.ctx.window, "Import labels", str(session.store.root),
                 "Label files (*.json *.xml *.txt *.yaml *.yml);;All files (*)")
             if not path:
                 return None
         try:
-            report = import_labels(store, path)
+            report = session.import_labels(path)
         except (ExchangeError, LabelFormatError, OSError, ValueError) as exc:
-            self.w.show_error("Import labels", str(exc))
+            self.ctx.status.error("Import labels", str(exc))
             return None
-        self.w.controller.files.refresh()
-        editing = getattr(self.w, "editing", None)
-        if editing is not None:
-            editing.panel.set_categories(store.categories(), current=editing.panel.current_id())
-            editing.bridge.clear()  # imported boxes are not undoable edits; old history no longer matches
-            editing.reload_boxes()
         msg = f"Imported: {report.summary()}"
         if report.unmatched_files:
             msg += f" — {len(report.unmatched_files)} file names match no image (e.g. {report.unmatched_files[0]})"
-        self.w.statusBar().showMessage(msg, 15000)
+        self.ctx.status.message(msg, 15000)
         return report
 
+    def shutdown(self) -> None:
+        pass
 
-def install(window) -> None:
-    ex = ExchangeController(window)
-    window.exchange = ex
-    window.handlers["export_coco"] = lambda: ex.export("coco")
-    window.handlers["export_voc"] = lambda: ex.export("voc")
-    window.handlers["export_yolo"] = lambda: ex.export("yolo")
-    window.handlers["import_labels"] = lambda: ex.import_file()
+
+def install(ctx: AppContext) -> ExchangeController:
+    return ExchangeController(ctx)

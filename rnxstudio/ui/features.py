@@ -1,24 +1,45 @@
-"""Feature controllers plugged into the main window. Each module has ``install(window)``,
-which creates its controller/docks, registers action handlers in ``window.handlers`` and
-appends clean-up callables to ``window.shutdown_hooks``. Keeping them apart keeps MainWindow
-thin and lets a newcomer find "where does pre-labeling live" by file name.
+"""The features of the main window, installed in a fixed order and shut down in the reverse.
+
+Each feature module has ``install(ctx, ...) -> feature``: it builds its docks and controllers from
+the :class:`~rnxstudio.ui.context.AppContext`, registers its action handlers there and returns an
+object with ``shutdown()``. What one feature needs of another is passed here, by name (the
+inspector docks beside the Classes dock; editing uses the class panel's current class); nothing
+is looked up at run time. Keeping them apart keeps MainWindow thin and lets a newcomer find
+"where does pre-labeling live" by file name.
 """
 
 from __future__ import annotations
 
-import importlib
+from dataclasses import dataclass, fields
 
-FEATURES: tuple[str, ...] = (
-    "rnxstudio.ui.editing",
-    "rnxstudio.ui.export_actions",
-    "rnxstudio.ui.prelabel",
-    "rnxstudio.ui.training",
-    "rnxstudio.ui.video_nav",
-    "rnxstudio.ui.inspector_feature",
-)
+from rnxstudio.ui import classes, editing, export_actions, inspector_feature, prelabel, training, video_nav
+from rnxstudio.ui.context import AppContext
 
 
-def install_features(window) -> None:
-    window.shutdown_hooks = []
-    for name in FEATURES:
-        importlib.import_module(name).install(window)
+@dataclass
+class Features:
+    classes: classes.ClassesFeature
+    editing: editing.EditingController
+    exchange: export_actions.ExchangeController
+    prelabel: prelabel.PrelabelController
+    training: training.TrainingFeature
+    video: video_nav.VideoNavigator
+    inspector: inspector_feature.InspectorFeature
+
+    def shutdown(self) -> None:
+        """Reverse install order: the inspector and training before pre-labeling, editing last."""
+        for f in reversed(fields(self)):
+            getattr(self, f.name).shutdown()
+
+
+def install_features(ctx: AppContext, *, file_view) -> Features:
+    cls = classes.install(ctx)
+    return Features(
+        classes=cls,
+        editing=editing.install(ctx, cls),
+        exchange=export_actions.install(ctx),
+        prelabel=prelabel.install(ctx, file_view),
+        training=training.install(ctx),
+        video=video_nav.install(ctx),
+        inspector=inspector_feature.install(ctx, beside=cls.dock),
+    )

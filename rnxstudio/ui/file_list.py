@@ -1,8 +1,9 @@
 """The image list: a Qt model over the project store (never a widget holding 100k items).
 
 The model keeps only the ordered list of image ids for the current filter; records are fetched
-from the store in pages as rows become visible and kept in a small cache. Nothing here decodes
-an image.
+from the store in pages as rows become visible and kept in a small cache. It follows the
+session by itself: a status, size or error change repaints the row, an import or a class edit
+re-runs the filter. Nothing here decodes an image.
 """
 
 from __future__ import annotations
@@ -30,41 +31,53 @@ ImageIdRole = Qt.UserRole + 1
 
 
 class FileListModel(QAbstractListModel):
-    def __init__(self, parent=None):
+    def __init__(self, session, parent=None):
+        """``session``: the :class:`~rnxstudio.ui.session_qt.SessionQt` whose project is listed."""
         super().__init__(parent)
         self._store = None
         self._ids: list[int] = []
         self._row_of: dict[int, int] = {}
         self._records: dict[int, ImageRecord] = {}
         self._filter: dict = {"status": None, "category_id": None, "search": None}
+        session.opened.connect(lambda s: self._set_store(s.store))
+        session.closed.connect(lambda: self._set_store(None))
+        session.images_changed.connect(self._on_images_changed)
+        session.boxes_changed.connect(lambda _b, _i, cause: self._reload() if cause == "import" else None)
+        session.categories_changed.connect(lambda: self._reload() if self._filter["category_id"] is not None else None)
 
     # ---- population -------------------------------------------------------------------
-    def set_store(self, store) -> None:
+    def _set_store(self, store) -> None:
         self._store = store
-        self.refresh()
+        self._reload()
 
     def set_filter(self, *, status=None, category_id=None, search=None) -> None:
         self._filter = {"status": status, "category_id": category_id, "search": search or None}
-        self.refresh()
+        self._reload()
 
     @property
     def filter(self) -> dict:
         return dict(self._filter)
 
-    def refresh(self) -> None:
+    def _reload(self) -> None:
         self.beginResetModel()
         self._records.clear()
         self._ids = list(self._store.image_ids(**self._filter)) if self._store is not None else []
         self._row_of = {image_id: row for row, image_id in enumerate(self._ids)}
         self.endResetModel()
 
-    def invalidate(self, image_id: int) -> None:
-        """Re-read one record (its status or error changed) and repaint its row."""
-        self._records.pop(image_id, None)
-        row = self._row_of.get(image_id)
-        if row is not None:
-            idx = self.index(row)
-            self.dataChanged.emit(idx, idx)
+    def _on_images_changed(self, image_ids) -> None:
+        """Re-read the changed records and repaint their rows (all rows for None)."""
+        if image_ids is None:
+            self._records.clear()
+            if self._ids:
+                self.dataChanged.emit(self.index(0), self.index(len(self._ids) - 1))
+            return
+        for image_id in image_ids:
+            self._records.pop(image_id, None)
+            row = self._row_of.get(image_id)
+            if row is not None:
+                idx = self.index(row)
+                self.dataChanged.emit(idx, idx)
 
     # ---- lookups ----------------------------------------------------------------------
     def ids(self) -> list[int]:

@@ -15,23 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from rnxstudio.data.images import ImageLoadError, load
-
-Source = str | tuple[str, int]  # a file path, or (video path, frame index)
-
-
-def decode_source(source: Source, readers: dict) -> np.ndarray:
-    """Pixels of an image file or a video frame (one VideoReader per video per thread)."""
-    if isinstance(source, tuple):
-        from rnxstudio.data.video import VideoReader
-
-        path, frame = source
-        reader = readers.get(path)
-        if reader is None:
-            reader = readers[path] = VideoReader(path)
-        return reader.read(frame)
-    return load(source)
-
+from rnxstudio.data.images import ImageLoadError
+from rnxstudio.data.sources import Source, SourceReader
 
 class ImageCache(QObject):
     ready = Signal(object, object, object)  # key, rgb ndarray | None, error text | None
@@ -76,12 +61,6 @@ class ImageCache(QObject):
                 continue
             self._pending[key] = self._bg.submit(self._work, key, source, False)
 
-    def invalidate(self, key) -> None:
-        with self._lock:
-            arr = self._cache.pop(key, None)
-            if arr is not None:
-                self._bytes -= arr.nbytes
-
     def clear(self) -> None:
         with self._lock:
             self._cache.clear()
@@ -98,12 +77,12 @@ class ImageCache(QObject):
     def _work(self, key, source: Source, foreground: bool) -> None:
         if not foreground and self._wanted is not None and key == self._wanted:
             foreground = True
-        readers = getattr(self._local, "readers", None)
-        if readers is None:
-            readers = self._local.readers = {}
+        reader = getattr(self._local, "reader", None)
+        if reader is None:  # one per decode thread: video readers are not thread-safe
+            reader = self._local.reader = SourceReader()
         arr, error = None, None
         try:
-            arr = decode_source(source, readers)
+            arr = reader.read(source)
         except ImageLoadError as exc:
             error = exc.reason
         except Exception as exc:  # noqa: BLE001 - any decode failure is shown, never raised

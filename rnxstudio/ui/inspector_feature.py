@@ -1,8 +1,8 @@
 """The Inspector dock in the main window: feature maps, Grad-CAM and architecture tables of
 the model that pre-labels, for the image on screen.
 
-The panel is built the first time the dock is shown (it lists the zoo, which imports torch),
-and its worker runs on the inference thread, so inspection never competes with pre-labeling
+The panel is built the first time the dock is shown (it lists the zoo, which imports torch);
+its jobs run on the job engine's model lane, so inspection never competes with pre-labeling
 for the model.
 """
 
@@ -11,32 +11,28 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDockWidget, QLabel
 
-from rnxstudio.ui.ml_import import import_ml
+from rnxstudio.ui.context import AppContext
+from rnxstudio.ui.ml_import import ml_lock
 
 
 class InspectorFeature(QObject):
-    def __init__(self, window):
-        super().__init__(window)
-        self.w = window
+    def __init__(self, ctx: AppContext, beside: QDockWidget | None = None):
+        super().__init__(ctx.window)
+        self.ctx = ctx
         self.panel = None
-        self.worker = None
+        self.jobs = None
         self._built = None
         self._last_rgb = None
-        dock = QDockWidget("Inspector", window)
+        dock = QDockWidget("Inspector", ctx.window)
         dock.setObjectName("dock_inspector")
         hint = QLabel("Loading the inspector…", dock)
         hint.setAlignment(Qt.AlignCenter)
         dock.setWidget(hint)
-        window.addDockWidget(Qt.RightDockWidgetArea, dock)
-        editing = getattr(window, "editing", None)
-        if editing is not None:
-            window.tabifyDockWidget(editing.dock, dock)
-        dock.hide()
-        self.dock = dock
+        self.dock = ctx.add_dock(dock, Qt.RightDockWidgetArea, beside=beside, visible=False)
         dock.visibilityChanged.connect(self._on_visible)
-        window.controller.image_ready.connect(self._on_image)
-        window.prelabel.built_ready.connect(self._on_built)
-        window.shutdown_hooks.insert(0, self.shutdown)  # before the inference thread is joined
+        ctx.nav.image_ready.connect(self._on_image)
+        ctx.models.built_ready.connect(self._on_built)
+        ctx.actions.handle(toggle_inspector=self.toggle)
 
     def toggle(self, on: bool | None = None) -> None:
         show = (not self.dock.isVisible()) if on is None else bool(on)
@@ -47,22 +43,20 @@ class InspectorFeature(QObject):
     def _ensure_panel(self) -> None:
         if self.panel is not None:
             return
-        from rnxstudio.ui.inspector import InspectorPanel, InspectorWorker
+        from rnxstudio.ui.inspector import InspectorJobs, InspectorPanel
 
-        import_ml("rnxstudio.ml.zoo")
-        from rnxstudio.ml.zoo import MODELS
+        with ml_lock():
+            from rnxstudio.ml.zoo import MODELS
 
         self.panel = InspectorPanel(self.dock, model_names=list(MODELS))
-        self.worker = InspectorWorker(parent=self)
-        thread = self.w.prelabel.worker.thread_handle
-        self.worker.start(thread if thread is not None and thread.isRunning() else None)
-        self.panel.attach_worker(self.worker)
+        self.jobs = InspectorJobs(self.ctx.jobs, parent=self)
+        self.panel.attach_worker(self.jobs)
         self.dock.setWidget(self.panel)
         if self._built is not None:
-            self.worker.set_model(self._built)
+            self.jobs.set_model(self._built)
 
     def _on_visible(self, visible: bool) -> None:
-        action = self.w.actions_by_id.get("toggle_inspector")
+        action = self.ctx.actions.by_id.get("toggle_inspector")
         if action is not None and action.isChecked() != visible:
             action.blockSignals(True)
             action.setChecked(visible)
@@ -73,8 +67,8 @@ class InspectorFeature(QObject):
 
     def _on_built(self, built) -> None:
         self._built = built
-        if self.worker is not None:
-            self.worker.set_model(built)
+        if self.jobs is not None:
+            self.jobs.set_model(built)
             self._inspect_current()
 
     def _on_image(self, rec, rgb, error) -> None:
@@ -94,11 +88,8 @@ class InspectorFeature(QObject):
         self.panel.inspect(self._last_rgb)
 
     def shutdown(self) -> None:
-        if self.worker is not None:
-            self.worker.shutdown()
+        pass  # its jobs end with the job engine
 
 
-def install(window) -> None:
-    feature = InspectorFeature(window)
-    window.inspector = feature
-    window.handlers["toggle_inspector"] = feature.toggle
+def install(ctx: AppContext, beside: QDockWidget | None = None) -> InspectorFeature:
+    return InspectorFeature(ctx, beside)

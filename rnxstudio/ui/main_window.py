@@ -1,14 +1,14 @@
-"""The main window: assembles actions, docks, canvas and status bar, and wires them to the
-controllers. Behaviour lives in the controllers (controller.py, editing.py, prelabel.py …);
-this module only connects things.
+"""The main window: builds the application context (session, navigator, canvas, job engine,
+active model, status bar, settings, actions), installs the features in order, and shuts them
+down in reverse. Behaviour lives in the features (editing.py, prelabel.py, training/ …) and the
+services they share; this module only assembles and connects things.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -27,9 +27,15 @@ from PySide6.QtWidgets import (
 from rnxstudio.core.model import ImageStatus
 from rnxstudio.ui.actions import ACTIONS, MENUS, build_actions
 from rnxstudio.ui.canvas import ImageCanvas
+from rnxstudio.ui.context import Actions, AppContext, StatusBar
 from rnxstudio.ui.controller import ProjectController
+from rnxstudio.ui.device import DeviceProbe
 from rnxstudio.ui.dialogs import show_about, show_shortcuts
+from rnxstudio.ui.features import Features, install_features
 from rnxstudio.ui.file_list import STATUS_LABELS
+from rnxstudio.ui.jobs import JobEngine
+from rnxstudio.ui.models import ActiveModel
+from rnxstudio.ui.session_qt import SessionQt
 
 MAX_RECENT = 10
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;All files (*)"
@@ -44,14 +50,19 @@ class MainWindow(QMainWindow):
         self.last_error: tuple[str, str] | None = None
         self._closing = False
 
-        self.controller = ProjectController(self)
+        self.sessions = SessionQt(self)
+        self.controller = ProjectController(self.sessions, self)
         self.canvas = ImageCanvas(self)
         self.setCentralWidget(self.canvas)
         self.actions_by_id: dict[str, QAction] = build_actions(self)
-        self.handlers: dict[str, object] = {}
-
+        self.jobs = JobEngine(parent=self)
         self._build_file_dock()
         self._build_status_bar()
+        status = StatusBar(self.statusBar(), lambda title, message: self.show_error(title, message))
+        self.ctx = AppContext(window=self, session=self.sessions, nav=self.controller, canvas=self.canvas,
+                              jobs=self.jobs, models=ActiveModel(self.jobs, self), status=status,
+                              settings=self.settings, actions=Actions(self.actions_by_id))
+        self.handlers = self.ctx.actions.handlers
         self._register_core_handlers()
 
         # the window's own reactions connect first, so features see the canvas already updated
@@ -59,10 +70,12 @@ class MainWindow(QMainWindow):
         c.error.connect(self.show_error)
         c.project_opened.connect(self._on_project_opened)
         c.current_changed.connect(self._on_current_changed)
+        c.record_changed.connect(self._on_record_changed)
         c.image_ready.connect(self._on_image_ready)
+        self.sessions.categories_changed.connect(self._fill_class_filter)
         self.canvas.zoom_changed.connect(self._on_zoom_changed)
         self.canvas.cursor_moved.connect(self._on_cursor_moved)
-        self._install_feature_controllers()
+        self.features: Features = install_features(self.ctx, file_view=self.file_view)
         self._build_menus_and_toolbar()
         self._restore_geometry()
 
@@ -136,12 +149,6 @@ class MainWindow(QMainWindow):
         h["shortcuts"] = lambda: show_shortcuts(self)
         h["about"] = lambda: show_about(self)
 
-    def _install_feature_controllers(self) -> None:
-        """Editing, pre-labeling, video, export … each registers its own handlers."""
-        from rnxstudio.ui.features import install_features
-
-        install_features(self)
-
     def _build_menus_and_toolbar(self) -> None:
         """Only actions with a handler are shown: no dead menu entries."""
         menus: dict[str, QMenu] = {name: self.menuBar().addMenu(f"&{name}") for name in MENUS}
@@ -178,7 +185,7 @@ class MainWindow(QMainWindow):
     def set_theme(self, theme: str) -> None:
         from PySide6.QtWidgets import QApplication
 
-        from rnxstudio.ui.app import apply_theme
+        from rnxstudio.ui.theme import apply_theme
 
         QSettings().setValue("theme", theme)
         apply_theme(QApplication.instance(), theme)
@@ -284,14 +291,21 @@ class MainWindow(QMainWindow):
     def _on_project_opened(self, store) -> None:
         name = Path(self.controller.source_path or "").name
         self.setWindowTitle(f"{name} — rnxstudio")
+        self._fill_class_filter()
+        n = len(self.controller.files.ids())
+        self.statusBar().showMessage(f"Opened {name}: {n} images" if n else "This project has no images", 5000)
+
+    def _fill_class_filter(self) -> None:
+        store, keep = self.controller.store, self.class_filter.currentData()
         self.class_filter.blockSignals(True)
         self.class_filter.clear()
         self.class_filter.addItem("All classes", None)
-        for cat in store.categories():
+        for cat in store.categories() if store is not None else []:
             self.class_filter.addItem(cat.name, cat.id)
+        self.class_filter.setCurrentIndex(max(0, self.class_filter.findData(keep)))
         self.class_filter.blockSignals(False)
-        n = len(self.controller.files.ids())
-        self.statusBar().showMessage(f"Opened {name}: {n} images" if n else "This project has no images", 5000)
+        if self.class_filter.currentData() != keep:  # the class shown was deleted or merged
+            self._apply_filter()
 
     def _apply_filter(self) -> None:
         status = self.status_filter.currentData()  # Qt hands a str-based enum back as a plain str
@@ -334,6 +348,9 @@ class MainWindow(QMainWindow):
         self.sb_index.setText(f"{(row or 0) + 1} / {n}" if row is not None else f"– / {n}")
         self.sb_size.setText(f"{rec.width}×{rec.height}" if rec.width else "")
 
+    def _on_record_changed(self, rec) -> None:
+        self.sb_size.setText(f"{rec.width}×{rec.height}" if rec.width else "")
+
     def _on_image_ready(self, rec, rgb, error) -> None:
         if error:
             self.canvas.set_image(None, error=f"Cannot read {rec.display_name}: {error}")
@@ -353,34 +370,15 @@ class MainWindow(QMainWindow):
             self._closing = True
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.setValue("window_state", self.saveState())
-            for shutdown in getattr(self, "shutdown_hooks", []):
-                shutdown()
-            self.controller.shutdown()
+            self.shutdown()
         event.accept()
 
-
-class DeviceProbe(QObject):
-    """Finds the device label on a background thread; ``found`` arrives on the GUI thread."""
-
-    found = Signal(str)
-
-    def start(self) -> None:
-        threading.Thread(target=lambda: self.found.emit(detect_device_label()), daemon=True,
-                         name="rnx-device-probe").start()
-
-
-def detect_device_label() -> str:
-    """'CUDA: <name>' when torch sees a GPU, else 'CPU'. Without an NVIDIA driver on the
-    machine there is no CUDA device, so torch (seconds to import) is not even loaded."""
-    import importlib.util
-    import os
-
-    if importlib.util.find_spec("torch") is None:
-        return "CPU"
-    if not os.path.exists("/proc/driver/nvidia/version") and os.name == "posix" and os.uname().sysname == "Linux":
-        return "CPU"
-    import torch
-
-    if torch.cuda.is_available():
-        return f"CUDA: {torch.cuda.get_device_name(0)}"
-    return "CPU"
+    def shutdown(self) -> None:
+        """The one shutdown order: features (reverse install order), then the job engine (every
+        lane joined: a forward pass or training step in flight finishes, a run leaves its
+        resumable checkpoint), the background torch import, the decoder threads, and last the
+        project (closed after every writer has stopped)."""
+        self.features.shutdown()
+        self.jobs.shutdown()
+        self.ctx.models.shutdown()
+        self.controller.shutdown()

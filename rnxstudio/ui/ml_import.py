@@ -2,19 +2,27 @@
 
 torch/torchvision take seconds to import and their modules import each other; two threads
 importing them at once can fail with importlib's ``_DeadlockError``. Every GUI-side import of
-``rnxstudio.ml.*`` from a background thread goes through :func:`import_ml`.
+``rnxstudio.ml.*`` off the GUI thread happens under :func:`ml_lock` (plain import statements
+inside it, so the import linter sees them).
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import threading
+from collections.abc import Iterator
 
 _lock = threading.Lock()
 
 
-def import_ml(*modules: str) -> None:
-    """Import ``modules`` (default: the inference stack) with the shared lock held."""
+@contextlib.contextmanager
+def ml_lock() -> Iterator[None]:
     with _lock:
-        for name in modules or ("rnxstudio.ml.predict",):
-            importlib.import_module(name)
+        yield
+
+
+def import_ml() -> None:
+    """Import the inference stack (torch, torchvision, the zoo, the resolver) under the lock."""
+    with ml_lock():
+        import rnxstudio.ml.predict  # noqa: F401
+        import rnxstudio.ml.resolve  # noqa: F401

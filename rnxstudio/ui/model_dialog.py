@@ -21,7 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from rnxstudio.ui.prelabel import PRELABEL_SCOPES, ModelChoice
+from rnxstudio.ui.models import ModelChoice
+
+PRELABEL_SCOPES = ("unlabeled", "all", "selected")
 
 
 def zoo_entries() -> list[tuple[str, str, str]]:
@@ -110,7 +112,8 @@ class ModelDialog(QDialog):
 
 
 def choose_model(window, prelabel) -> ModelChoice | None:
-    dlg = ModelDialog(window, prelabel.choice)
+    """Ask for a model; ``prelabel`` (the pre-labeling feature) loads it."""
+    dlg = ModelDialog(window, prelabel.models.choice)
     if dlg.exec() != QDialog.Accepted:
         return None
     choice = dlg.choice()
@@ -139,11 +142,13 @@ class ScopeDialog(QDialog):
         form.addRow(buttons)
 
 
-def choose_prelabel_scope(window, prelabel) -> int:
-    if not prelabel.model_loaded:
-        window.show_error("No model", "Choose a model first (Model → Choose Model…).")
+def choose_prelabel_scope(window, prelabel, selected_ids) -> int:
+    """Ask which images; ``selected_ids()`` gives the images selected in the list."""
+    if not prelabel.models.loaded:
+        prelabel.ctx.status.error("No model", "Choose a model first (Model → Choose Model…).")
         return 0
     dlg = ScopeDialog(window)
     if dlg.exec() != QDialog.Accepted:
         return 0
-    return prelabel.prelabel_many(dlg.scope.currentData(), dlg.batch.value())
+    scope = dlg.scope.currentData()
+    return prelabel.prelabel_many(scope, dlg.batch.value(), selected=selected_ids() if scope == "selected" else None)

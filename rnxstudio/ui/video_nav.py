@@ -9,14 +9,16 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QInputDialog, QLabel, QSlider, QToolBar, QToolButton
 
+from rnxstudio.ui.context import AppContext
 from rnxstudio.ui.icons import icon
 
 
 class VideoNavigator(QObject):
-    def __init__(self, window):
-        super().__init__(window)
-        self.w = window
-        self.controller = window.controller
+    def __init__(self, ctx: AppContext):
+        super().__init__(ctx.window)
+        self.ctx = ctx
+        self.controller = ctx.nav
+        window = ctx.window
         bar = QToolBar("Video", window)
         bar.setObjectName("toolbar_video")
         self.prev_button = QToolButton(bar)
@@ -42,6 +44,8 @@ class VideoNavigator(QObject):
         self.slider.sliderMoved.connect(self._preview_label)
         self.controller.project_opened.connect(self._on_project)
         self.controller.current_changed.connect(self._on_current)
+        ctx.actions.handle(next_frame=lambda: self.controller.step(+1), prev_frame=lambda: self.controller.step(-1),
+                           jump_to=self.jump)
 
     def is_video(self) -> bool:
         store = self.controller.store
@@ -84,7 +88,7 @@ class VideoNavigator(QObject):
         video = self.is_video()
         if number is None:
             hi = len(ids) - 1 if video else len(ids)
-            number, ok = QInputDialog.getInt(self.w, "Jump to", "Frame index:" if video else "Image number:",
+            number, ok = QInputDialog.getInt(self.ctx.window, "Jump to", "Frame index:" if video else "Image number:",
                                              (self.controller.current_row or 0) + (0 if video else 1),
                                              0 if video else 1, hi)
             if not ok:
@@ -92,10 +96,9 @@ class VideoNavigator(QObject):
         return self.controller.go_to_row(number if video else number - 1)
 
 
-def install(window) -> None:
-    nav = VideoNavigator(window)
-    window.video_nav = nav
-    h = window.handlers
-    h["next_frame"] = lambda: window.controller.step(+1)
-    h["prev_frame"] = lambda: window.controller.step(-1)
-    h["jump_to"] = nav.jump
+    def shutdown(self) -> None:
+        pass
+
+
+def install(ctx: AppContext) -> VideoNavigator:
+    return VideoNavigator(ctx)

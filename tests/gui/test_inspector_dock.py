@@ -12,16 +12,16 @@ pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 
 def test_inspector_dock_inspects_current_image_with_the_loaded_model(window, qtbot, tmp_path, qt_messages):
-    from rnxstudio.ui.prelabel import ModelChoice
+    from rnxstudio.ui.models import ModelChoice
 
     make_shapes_dataset(3, (128, 96), seed=2, out_dir=tmp_path / "imgs")
     assert window.open_path(tmp_path / "imgs")
     wait_for_image(qtbot, window)
     window.actions_by_id["toggle_inspector"].trigger()
-    feature = window.inspector
+    feature = window.features.inspector
     assert feature.dock.isVisible() and feature.panel is not None
     assert "Load a model" in feature.panel.hover_label.text()
-    window.prelabel.load(ModelChoice(zoo_name="resnext_tiny_fpn", pretrained_backbone=False))
+    window.features.prelabel.load(ModelChoice(zoo_name="resnext_tiny_fpn", pretrained_backbone=False))
     qtbot.waitUntil(lambda: feature.panel.shown_image() is not None, timeout=MODEL_MS)
     assert "res3" in feature.panel.stages() and "P2" in feature.panel.stages()
     shown = feature.panel.shown_image()

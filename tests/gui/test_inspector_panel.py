@@ -8,12 +8,13 @@ import csv
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import Qt, QThread
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from rnxstudio.data.demo import make_scene
 from rnxstudio.ml.zoo import build_model
-from rnxstudio.ui.inspector import InspectorPanel, InspectorWorker
+from rnxstudio.ui.inspector import InspectorJobs, InspectorPanel
+from rnxstudio.ui.jobs import JobEngine
 from rnxstudio.ui.inspector.views import qimage_to_rgb
 
 pytestmark = pytest.mark.gui
@@ -37,8 +38,8 @@ def demo_rgb():
 
 @pytest.fixture
 def rig(qtbot, built):
-    worker = InspectorWorker()
-    worker.start()
+    engine = JobEngine()
+    worker = InspectorJobs(engine)
     worker.set_model(built, "cpu")
     panel = InspectorPanel(model_names=["resnext_tiny_fpn", "resnet50_fpn", "resnext50_32x4d_fpn"])
     qtbot.addWidget(panel)
@@ -46,7 +47,7 @@ def rig(qtbot, built):
     panel.resize(900, 600)
     panel.show()
     yield panel, worker
-    assert worker.shutdown(30_000)
+    assert engine.shutdown(30)
 
 
 def _inspect(qtbot, panel, worker, rgb):
@@ -166,11 +167,12 @@ def test_arch_table_compare_copy_export(qtbot, rig, tmp_path):
 
 
 def test_worker_latest_wins_and_errors(qtbot, built, demo_rgb):
-    worker = InspectorWorker()
-    worker.start()
-    got, failed = [], []
+    engine = JobEngine()
+    worker = InspectorJobs(engine)
+    got, failed, busy = [], [], []
     worker.inspected.connect(lambda rid, _r: got.append(rid))
     worker.failed.connect(lambda k, m: failed.append((k, m)))
+    worker.busy.connect(busy.append)
     with qtbot.waitSignal(worker.failed, timeout=TIMEOUT):
         worker.inspect(demo_rgb)  # no model yet
     assert failed[0] == ("inspect", "inspect: no model loaded")
@@ -180,24 +182,42 @@ def test_worker_latest_wins_and_errors(qtbot, built, demo_rgb):
     qtbot.wait(50)
     assert got == [ids[-1]]
     assert worker.jobs_run <= 1 + 4
-    assert worker.shutdown(30_000)
-    assert worker._thread is None
+    qtbot.waitUntil(lambda: busy[-1:] == [False], timeout=TIMEOUT)  # stale jobs end the busy spell too
+    assert engine.shutdown(30)
+    assert not engine.alive()
     worker.inspect(demo_rgb)  # after shutdown: silently ignored
     qtbot.wait(50)
     assert got == [ids[-1]]
 
 
-def test_worker_on_a_handed_in_thread(qtbot, built, demo_rgb):
-    thread = QThread()
-    thread.start()
+def test_inspection_shares_the_model_lane_with_inference(qtbot, built, demo_rgb):
+    """One lane thread runs both, so inspection and pre-labeling never use the model at once."""
+    import threading
+
+    from rnxstudio.ui.inference import InferenceClient
+
+    engine = JobEngine()
     try:
-        worker = InspectorWorker()
-        assert worker.start(thread) is thread
+        seen: list[str] = []
+
+        class Recorder:
+            class_names = ["a"]
+
+            def predict(self, images):
+                seen.append(threading.current_thread().name)
+                return [None for _ in images]
+
+        client = InferenceClient(engine)
+        client.set_model(Recorder())
+        worker = InspectorJobs(engine)
         worker.set_model(built)
+        with qtbot.waitSignal(client.result, timeout=TIMEOUT):
+            client.request(1, demo_rgb)
+        lanes = []
         with qtbot.waitSignal(worker.inspected, timeout=TIMEOUT):
             worker.inspect(demo_rgb)
-        assert worker.shutdown()
-        assert thread.isRunning()  # not ours to stop
+        engine.submit("probe", lambda ctx: lanes.append(threading.current_thread().name))  # where inspect ran
+        qtbot.waitUntil(lambda: bool(lanes), timeout=TIMEOUT)
+        assert seen == lanes == ["rnx-model"] and engine.latest("inspect").lane == "model"
     finally:
-        thread.quit()
-        thread.wait()
+        assert engine.shutdown(30)

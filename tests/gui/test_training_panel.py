@@ -54,7 +54,7 @@ def tiny_options(**kw):
 def test_tiny_finetune_completes_records_and_hot_swaps(window, qtbot, labelled, qt_messages):
     from PySide6.QtCore import QTimer
 
-    store, tr = labelled, window.training
+    store, tr = labelled, window.features.training.controller
     assert window.actions_by_id["finetune"].isVisible()
     ticks = []
     timer = QTimer(window, interval=50)
@@ -93,16 +93,16 @@ def test_tiny_finetune_completes_records_and_hot_swaps(window, qtbot, labelled, 
     assert dlg.table.horizontalHeaderItem(1).text().startswith("base (resnext_tiny_fpn")
     assert [dlg.cell(r, 0) for r in range(3, 8)] == [f"AP {c}" for c in ("circle", "square", "triangle", "star", "ring")]
     assert "val_after" in store.training_runs()[0].metrics
-    pre = window.prelabel
-    with qtbot.waitSignal(pre.model_changed, timeout=EVENT_MS):
+    pre = window.features.prelabel
+    with qtbot.waitSignal(pre.models.changed, timeout=EVENT_MS):
         dlg.use_buttons["new"].click()
-    assert pre.choice.checkpoint == str(best) and pre.model_origin == "fine-tuned"
+    assert pre.models.choice.checkpoint == str(best) and pre.models.origin == "fine-tuned"
     assert not dlg.use_buttons["new"].isEnabled()
     image_id = window.controller.current.id
     store.set_status(image_id, ImageStatus.IN_PROGRESS)
-    with qtbot.waitSignal(pre.worker.result, timeout=EVENT_MS):
+    with qtbot.waitSignal(pre.result, timeout=EVENT_MS):
         assert pre.prelabel_current()
-    qtbot.waitUntil(lambda: pre.worker.is_running(), timeout=EVENT_MS)
+    qtbot.waitUntil(lambda: window.jobs.alive(), timeout=EVENT_MS)
     rows = store._q("SELECT DISTINCT model_name FROM boxes WHERE image_id = ? AND source = 'predicted'",
                     (image_id,)).fetchall()
     assert rows == [] or rows == [(best.name,)]  # the new model may find nothing; never the old one
@@ -113,7 +113,7 @@ def test_tiny_finetune_completes_records_and_hot_swaps(window, qtbot, labelled, 
 def test_cancel_then_resume_continues_the_run(window, qtbot, labelled):
     from rnxstudio.ml.train_state import load_train_state
 
-    store, tr = labelled, window.training
+    store, tr = labelled, window.features.training.controller
     steps_seen = []
 
     def on_progress(kind, p):
@@ -122,7 +122,7 @@ def test_cancel_then_resume_continues_the_run(window, qtbot, labelled):
             if p.step == 1 and len(steps_seen) == 1:
                 tr.cancel()
 
-    tr.worker.progress.connect(on_progress)
+    tr.progress.connect(on_progress)
     with qtbot.waitSignal(tr.run_cancelled, timeout=TRAIN_TIMEOUT) as cancelled:
         assert tr.start_run(tiny_options(max_steps=4, epochs=None))
     ckpt = cancelled.args[0]
@@ -137,12 +137,12 @@ def test_cancel_then_resume_continues_the_run(window, qtbot, labelled):
     assert steps_seen == [1, 2, 3, 4]  # resumed after the saved step, not from scratch
     assert tr.panel.steps == [1, 2, 3, 4]
     assert store.training_runs()[0].status == "finished"
-    qtbot.waitUntil(lambda: not tr.worker.busy, timeout=TRAIN_TIMEOUT)  # before/after evaluation
+    qtbot.waitUntil(lambda: not tr.busy, timeout=TRAIN_TIMEOUT)  # before/after evaluation
 
 
 @pytest.mark.slow
 def test_dialog_estimate_is_measured_and_start_uses_the_choices(window, qtbot, labelled):
-    tr = window.training
+    tr = window.features.training.controller
     dlg = tr.make_dialog(tiny_options())
     assert "circle" in dlg.classes.text() and dlg.selection.currentData() == "verified"
     assert "(6)" in dlg.selection.currentText()
@@ -168,7 +168,7 @@ def test_review_dock_orders_and_navigates(window, qtbot, labelled, qt_messages):
     store.set_predictions(ids[1], [Box(b.x1, b.y1, b.x2, b.y2, b.category_id, score=0.95) for b in truth1]
                           + [Box(1, 1, 9, 9, cat, score=0.8)], model_name="m")
     window.actions_by_id["review_queue"].trigger()
-    review = window.review
+    review = window.features.training.review
     assert review.isVisible()
     n0 = len(store.boxes(ids[0], include_predictions=False))
     assert [(it.image_id, it.fp, it.fn) for it in review.items] == [(ids[0], 1, n0), (ids[1], 1, 0)]
@@ -198,7 +198,7 @@ def test_compare_backbones_side_by_side(window, qtbot, labelled, monkeypatch):
 
     from rnxstudio.ml import zoo
 
-    tr = window.training
+    tr = window.features.training.controller
     # two zoo members with one step each at 64 px; a second tiny member keeps this cheap (the
     # real choice, e.g. resnet50_fpn vs resnext50_32x4d_fpn, costs minutes on this CPU)
     twin = dataclasses.replace(zoo.MODELS["resnext_tiny_fpn"], name="resnext_tiny_twin", title="tiny twin")
@@ -217,26 +217,26 @@ def test_compare_backbones_side_by_side(window, qtbot, labelled, monkeypatch):
 
 @pytest.mark.slow
 def test_close_during_training_joins_the_thread(window, qtbot, labelled, qt_messages):
-    tr = window.training
-    with qtbot.waitSignal(tr.worker.progress, timeout=TRAIN_TIMEOUT,
+    tr = window.features.training.controller
+    with qtbot.waitSignal(tr.progress, timeout=TRAIN_TIMEOUT,
                           check_params_cb=lambda kind, p: p.kind == "step"):
         assert tr.start_run(tiny_options(max_steps=50, epochs=None))
     assert not tr.start_run(tiny_options())  # one job at a time, said plainly
     assert "still running" in window.last_error[1]
     window.close()
-    assert tr.worker._thread is None
+    assert not window.jobs.alive()
     cancel_ckpt = tr.run.run_dir / "checkpoints" / "model_cancel.safetensors"
     assert cancel_ckpt.is_file()  # resumable
     assert not any("QThread" in m for m in qt_messages), qt_messages
 
 
 def test_start_without_verified_images_says_so(window, qtbot, labelled):
-    store, tr = labelled, window.training
+    store, tr = labelled, window.features.training.controller
     for iid in store.image_ids():
         store.set_status(iid, ImageStatus.IN_PROGRESS)
     assert not tr.start_run(tiny_options())
     assert "no image is marked verified" in window.last_error[1]
-    assert store.training_runs() == [] and not tr.worker.busy
+    assert store.training_runs() == [] and not tr.busy
     tr.panel.setVisible(True)
     assert not tr.panel.resume_button.isEnabled() and not tr.panel.cancel_button.isEnabled()
 
@@ -245,7 +245,7 @@ def test_start_without_verified_images_says_so(window, qtbot, labelled):
 def test_finetune_action_opens_the_dialog_and_starts_with_its_choices(window, qtbot, labelled):
     from PySide6.QtCore import QTimer
 
-    tr = window.training
+    tr = window.features.training.controller
     seen = {}
 
     def fill_and_start():
@@ -267,4 +267,4 @@ def test_finetune_action_opens_the_dialog_and_starts_with_its_choices(window, qt
     assert (cfg["model"], cfg["size"], cfg["batch_size"], cfg["epochs"], cfg["pretrained_backbone"]) == (
         "resnext_tiny_fpn", 64, 2, 1, False)
     assert tr.panel.steps == [1, 2, 3]  # 5 train images, batch 2: one epoch
-    qtbot.waitUntil(lambda: not tr.worker.busy, timeout=TRAIN_TIMEOUT)  # before/after evaluation
+    qtbot.waitUntil(lambda: not tr.busy, timeout=TRAIN_TIMEOUT)  # before/after evaluation

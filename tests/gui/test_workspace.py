@@ -44,7 +44,7 @@ def test_draw_move_delete_undo_redo_write_through(window, qtbot, project):
     moved = store.get_box(box.id)
     assert moved.x1 == pytest.approx(box.x1 + 10)
     # class change via keys 2 -> current class, then Relabel through the command path
-    window.editing.change_class([box.id], category_id=store.category_by_name("square").id)
+    window.features.editing.change_class([box.id], category_id=store.category_by_name("square").id)
     assert store.get_box(box.id).category_id == store.category_by_name("square").id
     window.actions_by_id["delete_boxes"].trigger()
     assert _manual(store, image_id) == []
@@ -86,51 +86,51 @@ def test_export_coco_from_menu(window, qtbot, project, tmp_path):
     window.actions_by_id["draw_box"].trigger()
     image_drag(window.canvas, (10, 10), (50, 30))
     out = tmp_path / "out" / "labels.json"
-    result = window.exchange.export("coco", str(out), verified_only=False)
+    result = window.features.exchange.export("coco", str(out), verified_only=False)
     assert result is not None and out.is_file()
     data = json.loads(out.read_text())
     assert len(data["images"]) == 4 and len(data["annotations"]) == 1
     assert data["annotations"][0]["bbox"] == pytest.approx([10, 10, 40, 20], abs=0.6)
     # nothing verified yet -> a clear error, shown once
-    assert window.exchange.export("coco", str(out), verified_only=True) is None
+    assert window.features.exchange.export("coco", str(out), verified_only=True) is None
     assert "verified" in window.last_error[1]
 
 
 @pytest.mark.slow
 def test_prelabel_with_tiny_model_never_overwrites_manual_boxes(window, qtbot, project):
-    from rnxstudio.ui.prelabel import ModelChoice
+    from rnxstudio.ui.models import ModelChoice
 
-    store, pre = project, window.prelabel
+    store, pre = project, window.features.prelabel
     image_id = window.controller.current.id
     window.actions_by_id["draw_box"].trigger()
     image_drag(window.canvas, (10, 10), (50, 50))
     manual_before = _manual(store, image_id)
     pre.load(ModelChoice(zoo_name="resnext_tiny_fpn", pretrained_backbone=False))
-    qtbot.waitUntil(lambda: pre.model_loaded, timeout=MODEL_MS)
-    assert "random" in pre.model_text
-    with qtbot.waitSignal(pre.worker.result, timeout=EVENT_MS):
+    qtbot.waitUntil(lambda: pre.models.loaded, timeout=MODEL_MS)
+    assert "random" in pre.models.text
+    with qtbot.waitSignal(pre.result, timeout=EVENT_MS):
         assert pre.prelabel_current()
     preds = [b for b in store.boxes(image_id) if b.source == BoxSource.PREDICTED]
     assert preds, "the random tiny model still returns low-score boxes"
     assert _manual(store, image_id) == manual_before
     # stale requests: rapid next-next-next only runs the image finally shown
     pre.auto = True
-    passes = pre.worker.forward_passes
+    passes = pre.client.forward_passes
     for _ in range(3):
         window.controller.step(+1)
     final = window.controller.current.id
     qtbot.waitUntil(lambda: any(b.source == BoxSource.PREDICTED for b in store.boxes(final)), timeout=EVENT_MS)
-    assert pre.worker.forward_passes - passes <= 2
+    assert pre.client.forward_passes - passes <= 2
     # pre-label all: runs in the background and can be cancelled
     n = pre.prelabel_many("all")
     assert n == 4
-    with qtbot.waitSignal(pre.worker.batch_finished, timeout=MODEL_MS):
+    with qtbot.waitSignal(pre.client.batch_finished, timeout=MODEL_MS):
         pass
     assert all(store.image(i).status != ImageStatus.UNLABELED for i in window.controller.files.ids())
     # closing while the worker may be busy exits cleanly
     pre.prelabel_many("all")
     window.close()
-    assert not pre.worker.is_running()
+    assert not window.jobs.alive()
 
 
 def test_video_frames_and_per_frame_boxes(window, qtbot, tmp_path):
@@ -138,15 +138,14 @@ def test_video_frames_and_per_frame_boxes(window, qtbot, tmp_path):
     make_shapes_video(video, n_frames=12, size=(160, 120), seed=3)
     assert window.open_path(video)
     store = window.controller.store
-    store.add_category("thing")
-    window.editing.panel.set_categories(store.categories())
-    assert window.video_nav.bar.isVisibleTo(window)
+    window.controller.session.category_ids_for(["thing"])
+    assert window.features.video.bar.isVisibleTo(window)
     wait_for_image(qtbot, window)
     assert window.controller.current.frame_index == 0
     window.actions_by_id["next_frame"].trigger()
     window.actions_by_id["next_frame"].trigger()
     assert window.controller.current.frame_index == 2
-    assert "frame 2 / 11" in window.video_nav.label.text()
+    assert "frame 2 / 11" in window.features.video.label.text()
     wait_for_image(qtbot, window)
     window.actions_by_id["draw_box"].trigger()
     image_drag(window.canvas, (20, 20), (60, 50))
@@ -154,7 +153,7 @@ def test_video_frames_and_per_frame_boxes(window, qtbot, tmp_path):
     window.actions_by_id["copy_to_next_frame"].trigger()
     assert window.controller.current.frame_index == 3
     assert len(_manual(store, window.controller.current.id)) == 1
-    window.video_nav.jump(7)
+    window.features.video.jump(7)
     assert window.controller.current.frame_index == 7
-    window.video_nav.jump(2)
+    window.features.video.jump(2)
     assert len(_manual(store, frame2)) == 1

@@ -8,12 +8,9 @@ def wait_for_image(qtbot, window, timeout=EVENT_MS):
 
 
 def open_with_classes(qtbot, window, folder, names=("circle", "square")):
-    """Open ``folder`` in ``window``, give its project the classes ``names``, wait for the first
-    image; returns the project store."""
+    """Open ``folder`` in ``window``, give its project the classes ``names`` (through the session,
+    which announces them; not an undo step), wait for the first image; returns the project store."""
     assert window.open_path(folder)
-    store = window.controller.store
-    for name in names:
-        store.add_category(name)
-    window.editing.panel.set_categories(store.categories())
+    window.controller.session.category_ids_for(list(names))
     wait_for_image(qtbot, window)
-    return store
+    return window.controller.store

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from rnxstudio import bench_suite
+from rnxstudio.bench import suite as bench_suite
 from rnxstudio.cli import main
 from rnxstudio.core.benchtable import Row, format_table, parse_rows
 

@@ -61,8 +61,7 @@ def test_one_upright_frame_from_screen_to_training_tensor(window, qtbot, referen
             shutil.copy(corpus / f"{kind}_{n}.jpg", folder)
     assert window.open_path(folder)
     store = window.controller.store
-    store.add_category("F")
-    window.editing.panel.set_categories(store.categories())
+    window.controller.session.category_ids_for(["F"])
     shown: dict[str, np.ndarray] = {}
     for image_id in window.controller.files.ids():
         with qtbot.waitSignal(window.controller.image_ready, timeout=EVENT_MS,
@@ -74,7 +73,7 @@ def test_one_upright_frame_from_screen_to_training_tensor(window, qtbot, referen
         # on screen: the canvas holds the upright image, and the box drawn there is in that frame
         assert window.canvas.image_size() == SIZES[kind], rec.path
         assert _same(_crop(rgb, BOXES[kind]), refs[kind]) < TOL, rec.path
-        window.editing.add_box(BOXES[kind])
+        window.features.editing.add_box(BOXES[kind])
         (box,) = [b for b in window.canvas.boxes() if b.image_id == image_id] or window.canvas.boxes()
         assert box.xyxy == pytest.approx(BOXES[kind])
         shown[rec.path] = rgb
@@ -86,7 +85,7 @@ def test_one_upright_frame_from_screen_to_training_tensor(window, qtbot, referen
         assert b.xyxy == pytest.approx(BOXES[kind])
     # in the COCO export
     out = tmp_path / "coco.json"
-    assert window.exchange.export("coco", str(out), verified_only=False) is not None
+    assert window.features.exchange.export("coco", str(out), verified_only=False) is not None
     data = json.loads(out.read_text())
     anns = {a["image_id"]: a for a in data["annotations"]}
     for im in data["images"]:

@@ -105,8 +105,7 @@ w.show()
 _close_on_signals(app, w)
 assert w.open_path(sys.argv[1])
 store = w.controller.store
-store.add_category("thing")
-w.editing.panel.set_categories(store.categories())
+w.controller.session.category_ids_for(["thing"])
 mode = sys.argv[4]
 
 def edit():
@@ -116,7 +115,7 @@ def edit():
     w.actions_by_id["draw_box"].trigger()
     image_drag(w.canvas, (10, 10), (50, 40))
     (box_id,) = w.canvas.selected_ids()
-    w.editing.move_box(box_id, (12.0, 11.0, 52.0, 41.0))
+    w.features.editing.move_box(box_id, (12.0, 11.0, 52.0, 41.0))
     print("edited", box_id, store.path, flush=True)
     if mode == "quit":
         w.actions_by_id["quit"].trigger()

@@ -233,22 +233,21 @@ def test_gui_export_error_shown_once_then_retry(window, qtbot, tmp_path, monkeyp
     assert window.open_path(folder)
     wait_for_image(qtbot, window)
     store = window.controller.store
-    store.add_category("thing")
-    window.editing.panel.set_categories(store.categories())
-    window.editing.add_box((5, 5, 40, 30))
+    window.controller.session.category_ids_for(["thing"])
+    window.features.editing.add_box((5, 5, 40, 30))
     out = tmp_path / "export" / "labels.json"
-    assert window.exchange.export("coco", str(out), verified_only=False) is not None
+    assert window.features.exchange.export("coco", str(out), verified_only=False) is not None
     good = out.read_bytes()
-    window.editing.add_box((10, 10, 50, 50))
+    window.features.editing.add_box((10, 10, 50, 50))
     shown = []
     real_show = window.show_error
     monkeypatch.setattr(window, "show_error", lambda t, m: (shown.append((t, m)), real_show(t, m)))
     with monkeypatch.context() as m:
         _inject(m, where)
-        assert window.exchange.export("coco", str(out), verified_only=False) is None
+        assert window.features.exchange.export("coco", str(out), verified_only=False) is None
     assert len(shown) == 1 and "COCO" in shown[0][0]
     assert os.strerror(errno.ENOSPC if where == "write-enospc" else errno.EROFS) in shown[0][1]
     assert out.read_bytes() == good
     assert [p.name for p in out.parent.iterdir()] == ["labels.json"]
-    result = window.exchange.export("coco", str(out), verified_only=False)
+    result = window.features.exchange.export("coco", str(out), verified_only=False)
     assert result is not None and result.boxes == 2 and len(shown) == 1

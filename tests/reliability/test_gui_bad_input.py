@@ -59,11 +59,10 @@ def test_corpus_folder_browses_with_per_file_errors(window, qtbot, corpus, tmp_p
     # the app goes on: editing a good image and exporting still work, broken ones are listed as skipped
     good = next(i for i in ids if names[i] == "hopper.png")
     show(window, qtbot, good)
-    store.add_category("face")
-    window.editing.panel.set_categories(store.categories())
-    window.editing.add_box((10, 10, 60, 60))
+    window.controller.session.category_ids_for(["face"])
+    window.features.editing.add_box((10, 10, 60, 60))
     assert store.image(good).status == ImageStatus.IN_PROGRESS
-    result = window.exchange.export("coco", str(tmp_path / "out.json"), verified_only=False)
+    result = window.features.exchange.export("coco", str(tmp_path / "out.json"), verified_only=False)
     assert result is not None
     # every file the app could not read is left out of the export and counted (issue 15: also a
     # damaged data stream behind a valid header, whose decode error the browsing recorded)
@@ -119,18 +118,18 @@ def _evil_checkpoints(tmp_path: Path, canary: Path) -> dict[str, Path]:
 
 
 def test_malicious_and_broken_checkpoints_are_refused_in_the_gui(window, qtbot, tmp_path, monkeypatch):
-    from rnxstudio.ui.prelabel import ModelChoice
+    from rnxstudio.ui.models import ModelChoice
 
     canary = tmp_path / "canary.txt"
-    pre = window.prelabel
+    pre = window.features.prelabel
     shown = []
     real = window.show_error
     monkeypatch.setattr(window, "show_error", lambda t, m: (shown.append((t, m)), real(t, m)))
     for what, path in _evil_checkpoints(tmp_path, canary).items():
-        with qtbot.waitSignal(pre.worker.model_failed, timeout=EVENT_MS):
+        with qtbot.waitSignal(pre.models.failed, timeout=EVENT_MS):
             pre.load(ModelChoice(checkpoint=str(path), device="cpu"))
         assert not canary.exists(), f"{what}: the pickle ran"
-        assert not pre.model_loaded
+        assert not pre.models.loaded
         title, message = shown[-1]
         assert path.name in message, (what, message)
         assert "Traceback" not in message and len(message) < 600, message
@@ -140,4 +139,4 @@ def test_malicious_and_broken_checkpoints_are_refused_in_the_gui(window, qtbot, 
             assert "refused" in message, message
         assert pre.sb_model.text() == "model: none"
     assert len(shown) == 5  # one message per attempt, never two
-    assert pre.worker.is_running()  # the worker survives and can load a good model afterwards
+    assert window.jobs.alive()  # the worker survives and can load a good model afterwards

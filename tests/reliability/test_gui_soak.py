@@ -33,16 +33,14 @@ def _rand_box(rng: random.Random) -> tuple[float, float, float, float]:
 
 
 def test_random_session_matches_a_plain_model(window, qtbot, tmp_path, qt_warnings):
-    from rnxstudio.data.coco import read_coco
-
     folder = make_labelled_folder(tmp_path, n=6, size=(W, H))
     assert window.open_path(folder)
     store = window.controller.store
-    store.import_labelset(read_coco(tmp_path / "truth.json", image_root=folder))
-    window.editing.panel.set_categories(store.categories())
+    window.controller.session.import_labels(tmp_path / "truth.json", "coco")
     ids = list(window.controller.files.ids())
-    ed, ctl = window.editing, window.controller
-    limit = ed.bridge.stack.undoLimit()
+    ed, ctl = window.features.editing, window.controller
+    history_ = ctl.session.history
+    limit = history_.limit
 
     def show(image_id: int) -> None:
         with qtbot.waitSignal(ctl.image_ready, timeout=EVENT_MS,
@@ -50,7 +48,7 @@ def test_random_session_matches_a_plain_model(window, qtbot, tmp_path, qt_warnin
             ctl.set_current(image_id)
 
     failures: list[str] = []
-    ed.bridge.failed.connect(failures.append)
+    window.sessions.refused.connect(failures.append)
     history: list[str] = []
     show(ids[0])
     model: dict[int, Counter] = _snapshot(store, ids)
@@ -78,7 +76,7 @@ def test_random_session_matches_a_plain_model(window, qtbot, tmp_path, qt_warnin
         if op in ("add", "paste_prev") and len(on_image) > 20:  # keep images small: pastes double them
             op = "delete"
         counts[op] += 1
-        history.append(f"{step}:{op}@{cur} undo={len(undo)} redo={len(redo)} stack={ed.bridge.stack.index()}/{ed.bridge.stack.count()}")
+        history.append(f"{step}:{op}@{cur} undo={len(undo)} redo={len(redo)} steps={len(history_)}")
         assert not failures, (failures, "\n".join(history[-8:]))
         before = copy(model)
         if op == "add":

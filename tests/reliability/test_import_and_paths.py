@@ -146,10 +146,10 @@ def test_gui_import_of_invalid_coco_shows_one_error_and_changes_nothing(window, 
         bad = tmp_path / f"bad_{case}.json"
         bad.write_text(text, encoding="latin-1" if case == "utf16" else "utf-8")
         before = store_dump(store.path)
-        assert window.exchange.import_file(str(bad)) is None
+        assert window.features.exchange.import_file(str(bad)) is None
         assert len(shown) == n + 1 and str(bad) in shown[-1][1], case
         assert store_dump(store.path) == before
-    report = window.exchange.import_file(str(tmp_path / "truth.json"))  # still works afterwards
+    report = window.features.exchange.import_file(str(tmp_path / "truth.json"))  # still works afterwards
     assert report is not None and report.added_boxes == len(truth["annotations"])
 
 
@@ -286,7 +286,7 @@ def test_gui_never_opens_an_image_outside_the_root(window, qtbot, project, tmp_p
     monkeypatch.setattr(cache, "request", lambda key, src: (requested.append(src), real_request(key, src))[1])
     monkeypatch.setattr(cache, "prefetch", lambda items: (requested.extend(s for _k, s in items), real_prefetch(items))[1])
     wait_for_image(qtbot, window)
-    assert window.exchange.import_file(str(hostile)) is not None
+    assert window.features.exchange.import_file(str(hostile)) is not None
     for _ in range(len(window.controller.files.ids())):
         window.controller.step(+1)
         wait_for_image(qtbot, window)

@@ -46,25 +46,25 @@ def wait(cond):
             w.close()
             sys.exit(5)
 
-from rnxstudio.ui.prelabel import ModelChoice
+from rnxstudio.ui.models import ModelChoice
 tiny = ModelChoice(zoo_name="resnext_tiny_fpn", pretrained_backbone=False, device="cpu")
 if scenario == "prelabel-all":
-    w.prelabel.load(tiny)
-    wait(lambda: w.prelabel.model_loaded)
+    w.features.prelabel.load(tiny)
+    wait(lambda: w.features.prelabel.models.loaded)
     done = []
-    w.prelabel.worker.batch_item.connect(lambda *a: done.append(a))
-    w.prelabel.prelabel_many("all")
+    w.features.prelabel.client.batch_item.connect(lambda *a: done.append(a))
+    w.features.prelabel.prelabel_many("all")
     wait(lambda: len(done) >= 1)
 elif scenario == "model-load":
-    w.prelabel.load(tiny)
+    w.features.prelabel.load(tiny)
     time.sleep(0.05)  # the factory is building the model on the worker thread
 elif scenario == "training":
     from rnxstudio.ui.training.options import FinetuneOptions
     opts = FinetuneOptions(base="resnext_tiny_fpn", selection="labelled", size=64, max_size=96, epochs=None,
                            max_steps=400, batch_size=2, pretrained_backbone=False, device="cpu", val_split=0.25)
     steps = []
-    w.training.worker.progress.connect(lambda *a: steps.append(a))
-    assert w.training.start_run(opts), w.last_error
+    w.features.training.controller.progress.connect(lambda *a: steps.append(a))
+    assert w.features.training.controller.start_run(opts), w.last_error
     wait(lambda: len(steps) >= 2)
 elif scenario == "video":
     for _ in range(15):  # scrub: requests pile up on the decode threads

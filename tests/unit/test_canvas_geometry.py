@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rnxstudio.core.model import MIN_BOX_SIZE
-from rnxstudio.ui.canvas import geometry as geo
+from rnxstudio.core import geometry as geo
 
 W, H = 200.0, 120.0
 coord = st.floats(-500, 500, allow_nan=False, allow_infinity=False)

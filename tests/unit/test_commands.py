@@ -19,10 +19,11 @@ from rnxstudio.core.commands import (
     RejectPredictions,
     Relabel,
     SetStatus,
-    UndoHistory,
 )
+from rnxstudio.core.history import UndoHistory
 from rnxstudio.core.model import Box, BoxSource, ImageRecord, ImageStatus, InvalidBoxError
 from rnxstudio.data.store import ProjectStore
+from edit_strategies import command_for, op, prediction_run
 
 
 def make_store(folder: Path) -> ProjectStore:
@@ -170,44 +171,6 @@ def test_failed_command_changes_nothing(store):
 
 
 # --------------------------------------------------------------------------- hypothesis
-coords = st.floats(-20, 120, allow_nan=False)
-op = st.one_of(
-    st.tuples(st.just("add"), st.integers(1, 3), coords, coords, coords, coords, st.integers(1, 2)),
-    st.tuples(st.just("delete"), st.integers(0, 50)),
-    st.tuples(st.just("move"), st.integers(0, 50), coords, coords, coords, coords),
-    st.tuples(st.just("relabel"), st.integers(0, 50), st.integers(1, 2)),
-    st.tuples(st.just("predict"), st.integers(1, 3), st.integers(0, 3)),
-    st.tuples(st.just("accept_above"), st.integers(1, 3), st.floats(0, 1)),
-    st.tuples(st.just("reject"), st.integers(0, 50)),
-    st.tuples(st.just("paste"), st.integers(1, 3), st.integers(1, 3)),
-    st.tuples(st.just("status"), st.integers(1, 3), st.sampled_from(list(ImageStatus))),
-)
-
-
-def _command(store: ProjectStore, o: tuple):
-    ids = [b.id for i in store.image_ids() for b in store.boxes(i)]
-    preds = [b for i in store.image_ids() for b in store.boxes(i) if b.source is BoxSource.PREDICTED]
-    kind = o[0]
-    if kind == "add":
-        return AddBox(Box(o[2], o[3], o[4], o[5], category_id=o[6], image_id=o[1]))
-    if kind in ("delete", "move", "relabel") and ids:
-        bid = ids[o[1] % len(ids)]
-        if kind == "delete":
-            return DeleteBoxes([bid])
-        if kind == "move":
-            return MoveResizeBox(bid, *o[2:6])
-        return Relabel([bid], o[2])
-    if kind == "reject" and preds:
-        return RejectPredictions([preds[o[1] % len(preds)].id])
-    if kind == "accept_above":
-        return AcceptAllAbove(o[1], o[2])
-    if kind == "paste" and o[1] != o[2]:
-        return PasteBoxes(o[1], o[2])
-    if kind == "status":
-        return SetStatus(o[1], o[2])
-    return None
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(op, min_size=1, max_size=12))
 def test_random_edit_sequences_revert_exactly(tmp_path_factory, ops):
@@ -216,15 +179,14 @@ def test_random_edit_sequences_revert_exactly(tmp_path_factory, ops):
         initial = snapshot(store)
         h = UndoHistory(store)
         states = [initial]
-        for o in ops:
-            if o[0] == "predict":  # model output is not an undoable edit; it starts a new history
-                store.set_predictions(o[1], [Box(5 + 10 * k, 5, 30 + 10 * k, 40, 1 + k % 2, score=0.2 * k + 0.1)
-                                             for k in range(o[2])], model_name="m")
+        for k, o in enumerate(ops):
+            if o[0] == "predict":  # model output is not an undoable edit; here it starts a new history
+                store.set_predictions(o[1], prediction_run(k, o[2]), model_name="m")
                 h = UndoHistory(store)
                 initial = snapshot(store)
                 states = [initial]
                 continue
-            cmd = _command(store, o)
+            cmd = command_for(store, o) if o[0] != "undo" else None
             if cmd is None:
                 continue
             try:

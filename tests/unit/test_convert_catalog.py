@@ -10,7 +10,7 @@ import pytest
 
 from rnxstudio.cli import main
 from rnxstudio.ml.convert import catalog
-from rnxstudio.ml.convert.importer import converted_checkpoint
+from rnxstudio.ml.convert_weights import converted_checkpoint
 
 
 def test_entries_name_url_ap_licence_and_digest():

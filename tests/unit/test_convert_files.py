@@ -23,7 +23,7 @@ from PIL import Image
 from rnxstudio.cli import main
 from rnxstudio.ml.checkpoint import load_checkpoint
 from rnxstudio.ml.convert import catalog, keymap
-from rnxstudio.ml.convert.importer import ConversionError, import_weights
+from rnxstudio.ml.convert_weights import ConversionError, import_weights
 
 SMALL = dict(blocks=(1, 2, 1, 1), groups=4, width_per_group=4)
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from rnxstudio.ml.checkpoint import load_checkpoint
 from rnxstudio.ml.convert.arch import ExternalArch, build_detector
-from rnxstudio.ml.convert.importer import import_weights
+from rnxstudio.ml.convert_weights import import_weights
 from rnxstudio.ml.predict import Predictor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rnxstudio.ml.convert import keymap
-from rnxstudio.ml.convert.importer import ConversionError, import_weights
+from rnxstudio.ml.convert_weights import ConversionError, import_weights
 from rnxstudio.ml.convert.safe_pickle import UnsafePickleError, load_detectron2_pkl, safe_load_pickle
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "detectron2" / "model_final_tiny.pkl"

@@ -66,9 +66,11 @@ def test_demo_project_classes_keep_the_known_rows_and_prelabel_well(tmp_path):
     from rnxstudio.data.images import load
     from rnxstudio.ml.predict import Predictor
 
-    own = zoo.build_model("demo", num_classes=1)  # class_names None: the checkpoint's own classes
+    from rnxstudio.ml.resolve import resolve
+
+    own = resolve("demo")  # no class names: the checkpoint's own classes
     assert own.class_names == list(CLASSES) and not own.is_random
-    built = zoo.build_model("demo", num_classes=len(DEMO_CLASSES), class_names=list(DEMO_CLASSES))
+    built = resolve("demo", class_names=list(DEMO_CLASSES))
     assert built.class_names == list(DEMO_CLASSES)
     assert any(NEW_CLASS in w and "untrained" in w for w in built.warnings)
     old, new = own.model.roi_heads.box_predictor, built.model.roi_heads.box_predictor
@@ -121,3 +123,9 @@ def test_architecture_tables_build_the_demo_entry_without_its_weights():
         built = zoo.build_model("demo", num_classes=3)
     assert built.class_names == list(CLASSES)
     assert all(p.is_meta for p in built.model.parameters())
+
+
+def test_the_zoo_alone_refuses_a_random_weight_demo_model():
+    """Off the meta device the zoo would have to build it untrained: it says how to load it."""
+    with pytest.raises(ValueError, match=r"ships with the app; load it with rnxstudio\.ml\.resolve"):
+        zoo.build_model("demo", num_classes=5)

@@ -183,7 +183,7 @@ def test_bad_data_is_a_training_error(tmp_path):
 def test_channels_last_training_runs_and_matches_the_default_layout(shapes, tmp_path):
     """The CUDA default (weights channels-last) forced on the CPU. Images are 3-D, so the trainer
     must not ask them for a 4-D memory format: it crashed on the first CUDA step before (found
-    on an H200 with tests/perf/gpu_check.sh). Same seed, same data: the first loss must match."""
+    on an H200 with scripts/perf/gpu_check.sh). Same seed, same data: the first loss must match."""
     runs = {}
     for flag in (False, True):
         records, _ = _drain(finetune(_cfg(shapes, tmp_path / str(flag), max_steps=2, val_split=0.0,

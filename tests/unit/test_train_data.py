@@ -36,19 +36,22 @@ def shapes(tmp_path_factory):
 def test_load_coco_keeps_negatives_and_reports_degenerate_boxes(shapes, tmp_path):
     coco = json.loads((shapes / "annotations.json").read_text())
     first = coco["images"][0]["id"]
+    # valid COCO, but under 1 px wide inside the image (and one partly outside): clipped by the one rule
     coco["annotations"].append({"id": 900, "image_id": first, "category_id": 2, "bbox": [10, 10, 0.2, 30], "iscrowd": 0})
-    coco["annotations"].append({"id": 901, "image_id": first, "category_id": 2, "bbox": [500, 500, 10, 10], "iscrowd": 0})
-    coco["annotations"].append({"id": 902, "image_id": first, "category_id": 77, "bbox": [1, 1, 10, 10], "iscrowd": 0})
+    coco["annotations"].append({"id": 901, "image_id": first, "category_id": 2, "bbox": [95.5, 10, 10, 10], "iscrowd": 0})
+    coco["annotations"].append({"id": 902, "image_id": first, "category_id": 3, "bbox": [90, 90, 20, 20], "iscrowd": 0})
     p = tmp_path / "labels.json"
     p.write_text(json.dumps(coco))
     data = load_coco(p, shapes)
     assert data.class_names == ["circle", "square", "triangle", "star", "ring"]
     assert data.category_ids == [1, 2, 3, 4, 5]
-    assert len(data.samples) == 12
-    assert data.num_dropped == 3
+    assert len(data.samples) == 12 and data.source == str(p)
+    assert data.num_dropped == 2
     reasons = data.dropped["shape_00000.png"]
-    assert any("degenerate" in r for r in reasons) and any("unknown category id 77" in r for r in reasons)
+    assert all("degenerate" in r and "minimum" in r for r in reasons)
     assert "shape_00000.png" in data.dropped_summary()
+    first_sample = next(s for s in data.samples if s.image_id == first)
+    assert [90.0, 90.0, 96.0, 96.0] in first_sample.boxes.tolist()  # clipped to the 96 px image
     negatives = [s for s in data.samples if len(s.labels) == 0]
     assert negatives  # image 10 of the generator is empty and kept
     ds = DetectionDataset(data.samples)
@@ -57,13 +60,23 @@ def test_load_coco_keeps_negatives_and_reports_degenerate_boxes(shapes, tmp_path
     assert img.shape == (3, 96, 96) and img.dtype == torch.float32
 
 
+def test_load_coco_refuses_invalid_coco_naming_file_and_problem(shapes, tmp_path):
+    coco = json.loads((shapes / "annotations.json").read_text())
+    coco["annotations"].append({"id": 902, "image_id": coco["images"][0]["id"], "category_id": 77,
+                                "bbox": [1, 1, 10, 10], "iscrowd": 0})
+    p = tmp_path / "labels.json"
+    p.write_text(json.dumps(coco))
+    with pytest.raises(DataError, match=r"labels.json.*no category with id 77"):
+        load_coco(p, shapes)
+
+
 def test_load_coco_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(DataError, match="bad.json"):
         load_coco(bad)
     bad.write_text(json.dumps({"images": []}))
-    with pytest.raises(DataError, match="not a COCO detection file"):
+    with pytest.raises(DataError, match=r"(?s)bad.json.*missing top-level key"):
         load_coco(bad)
     with pytest.raises(DataError, match="missing.json"):
         load_coco(tmp_path / "missing.json")

@@ -212,9 +212,8 @@ def build_external_model(spec, external: dict[str, Any] | ExternalArch, *, num_c
                          score_thresh: float, nms_thresh: float, detections_per_img: int,
                          norm: str | None, anchor_sizes: tuple[int, ...]):
     """``zoo.build_model(..., external=...)``: a converted model's architecture, no weights loaded
-    (they come from the checkpoint). Returns a ``zoo.BuiltModel``."""
-    from rnxstudio.ml import zoo
-
+    (they come from the checkpoint). Returns (model, spec as shown, build kwargs): the zoo wraps
+    them in its ``BuiltModel`` (this module does not import the zoo, which imports it)."""
     arch = ExternalArch.from_dict(external)
     norm = norm or "frozen_bn"
     trainable_layers = 3 if trainable_layers is None else trainable_layers
@@ -232,5 +231,4 @@ def build_external_model(spec, external: dict[str, Any] | ExternalArch, *, num_c
         score_thresh=score_thresh, nms_thresh=nms_thresh, detections_per_img=detections_per_img, norm=norm,
         anchor_sizes=list(anchor_sizes), external=arch.to_dict(),
     )
-    return zoo.BuiltModel(model=model, spec=shown, class_names=list(class_names), norm=norm,
-                          weights_origin="random", build_kwargs=build_kwargs)
+    return model, shown, build_kwargs

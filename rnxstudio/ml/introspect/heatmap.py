@@ -95,11 +95,6 @@ def normalize(heat: np.ndarray) -> np.ndarray:
     return out
 
 
-def image_to_feature(x: float, y: float, stride: tuple[float, float], scale: tuple[float, float]) -> tuple[float, float]:
-    """Original-image pixel (x, y) -> continuous feature coordinate (col, row) of a cell grid."""
-    return (x + 0.5) * scale[1] / stride[1] - 0.5, (y + 0.5) * scale[0] / stride[0] - 0.5
-
-
 def feature_cell(x: float, y: float, stride: tuple[float, float], scale: tuple[float, float],
                  shape_hw: tuple[int, int]) -> tuple[int, int] | None:
     """The (row, col) of the cell under original pixel (x, y), or None outside the map."""

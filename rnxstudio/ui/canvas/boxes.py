@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPointF
 
 from rnxstudio.core.model import Box, BoxSource, Category, default_color
-from rnxstudio.ui.canvas import geometry as geo
+from rnxstudio.core import geometry as geo
 from rnxstudio.ui.canvas.items import HANDLE_SIZE, BoxItem
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QStyleOptionGraphicsItem, QWidget
 
 from rnxstudio.core.model import Box, BoxSource, Category, default_color
-from rnxstudio.ui.canvas.geometry import HANDLES, handle_points
+from rnxstudio.core.geometry import HANDLES, handle_points
 
 HANDLE_SIZE = 8.0
 """Handle edge length in screen pixels."""

@@ -8,17 +8,46 @@ what the store becomes (the canvas never touches the store).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Protocol
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsLineItem, QGraphicsRectItem
+from PySide6.QtWidgets import QGraphicsLineItem, QGraphicsRectItem, QGraphicsScene
 
-from rnxstudio.ui.canvas import geometry as geo
+from rnxstudio.core import geometry as geo
 from rnxstudio.ui.canvas.items import Z_OVERLAY
 
-if TYPE_CHECKING:
-    from rnxstudio.ui.canvas.view import ImageCanvas
+
+class ImageCanvas(Protocol):
+    """What a tool uses of the canvas (:class:`rnxstudio.ui.canvas.view.ImageCanvas`); a
+    protocol, so the tools do not import the view that owns them."""
+
+    def scene(self) -> QGraphicsScene: ...
+
+    def image_size(self) -> tuple[int, int] | None: ...
+
+    def box_at(self, pos: QPointF, view_pos: QPointF | None = None) -> int | None: ...
+
+    def handle_at(self, view_pos: QPointF) -> tuple[int, str] | None: ...
+
+    def has_box(self, box_id: int) -> bool: ...
+
+    def box_xyxy(self, box_id: int) -> geo.XYXY: ...
+
+    def selected_ids(self) -> list[int]: ...
+
+    def select(self, ids: Iterable[int]) -> None: ...
+
+    def preview_box(self, box_id: int, xyxy: geo.XYXY) -> None: ...
+
+    def commit_edit(self, box_id: int, xyxy: geo.XYXY) -> None: ...
+
+    def finish_drawing(self, xyxy: geo.XYXY) -> None: ...
+
+    def current_color(self) -> str: ...
+
+    def set_hover_cursor(self, shape: Qt.CursorShape) -> None: ...
 
 DRAG_THRESHOLD_PX = 3.0
 """A press must travel this far (screen pixels) before it counts as a move."""

@@ -1,7 +1,7 @@
 """InspectorPanel: per-stage heatmaps over the image, the stage strip, Grad-CAM, arch table.
 
 The panel holds numpy results only; the heavy work (the forward with hooks, Grad-CAM, FLOP
-counting) runs in :class:`~rnxstudio.ui.inspector.worker.InspectorWorker`. What the panel does
+counting) runs in :class:`~rnxstudio.ui.inspector.jobs.InspectorJobs`. What the panel does
 on the GUI thread is cheap: reduce one captured map to 2-D (cached), resample it to the image,
 colour and blend it, and wrap the result in a QImage.
 """
@@ -227,7 +227,7 @@ class InspectorPanel(QWidget):
 
     # ------------------------------------------------------------------ worker wiring
     def attach_worker(self, worker: Any) -> None:
-        """Connect to an :class:`InspectorWorker`: Grad-CAM clicks, arch-table requests and
+        """Connect to an :class:`InspectorJobs`: Grad-CAM clicks, arch-table requests and
         their answers. Use :meth:`inspect` to request an inspection of an image."""
         self._worker = worker
         worker.inspected.connect(self._on_inspected)
@@ -240,7 +240,7 @@ class InspectorPanel(QWidget):
     def inspect(self, rgb: np.ndarray) -> int:
         """Ask the attached worker to inspect ``rgb``; the answer lands in :meth:`set_inspection`."""
         if self._worker is None:
-            raise RuntimeError("no InspectorWorker attached")
+            raise RuntimeError("no InspectorJobs attached")
         rid = self._worker.inspect(rgb)
         self._pending = {rid: rgb}
         return rid

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rnxstudio.ui.jobs import JobContext
+from rnxstudio.ui.training.jobs import finetune_items
 from rnxstudio.ui.training.options import FinetuneOptions
-from rnxstudio.ui.training.worker import JobContext, drive_finetune
 
 log = logging.getLogger(__name__)
 
@@ -21,21 +22,18 @@ def eval_kwargs(cfg: Any) -> dict[str, Any]:
 
 
 class CompareMixin:
-    """Needs the controller's worker, panel, store, _check_ready, _snapshot, _error, _refresh_buttons,
+    """Needs the controller's ctx, session, panel, _check_ready, _snapshot, _submit, _on_item, _error,
     use_for_prelabel and the attributes set in its __init__."""
 
     # ------------------------------------------------------------------ compare backbones
     def compare_backbones(self, names: list[str], opts: FinetuneOptions) -> bool:
         """Train each zoo model in ``names`` with the same snapshot, split and budget (one after
         the other on the worker thread), then show their val metrics side by side."""
-        from rnxstudio.ml.train import store_recorder
-
         if not self._check_ready():
             return False
         if len(names) < 2 or len(set(names)) != len(names):
             self._error("Compare backbones", "Pick two different models.")
             return False
-        store = self.store
         made = self._snapshot(opts.selection, "Compare backbones", prefix="compare-")
         if made is None:
             return False
@@ -45,26 +43,24 @@ class CompareMixin:
         for name in names:
             o = FinetuneOptions(**{**opts.__dict__, "base": name})
             cfgs[name] = o.to_config(out_dir=run_dir / name, coco=snap.coco, images=snap.image_root, name=name)
-            self._compare_runs[name] = store.add_training_run(config=dict(cfgs[name].recipe(), compare=names),
-                                                              snapshot_path=str(snap.coco))
-        self._recorder = store_recorder(store, name="compare")
+            self._compare_runs[name] = self.session.add_training_run(config=dict(cfgs[name].recipe(), compare=names),
+                                                                     snapshot_path=str(snap.coco))
         self.compare_results = None
         self.panel.clear(f"Compare backbones: {' vs '.join(names)} on {snap.summary()}")
         self.panel.setVisible(True)
         coco, images = snap.coco, snap.image_root
 
-        def job(ctx: JobContext) -> dict[str, Any]:
+        def job(ctx: JobContext):
             import time
 
             from rnxstudio.ml.compare import evaluate_on_split
 
             out: dict[str, Any] = {}
             for name, cfg in cfgs.items():
-                if ctx.cancel.is_set():
+                if ctx.cancelled():
                     break
-                sub = _Tagged(ctx, name)
                 t0 = time.monotonic()
-                outcome = drive_finetune(cfg, sub)  # type: ignore[arg-type]
+                outcome = yield from finetune_items(cfg, ctx, label=name)
                 seconds = time.monotonic() - t0
                 ev = None if outcome.cancelled else evaluate_on_split(outcome.checkpoint, coco, images,
                                                                       cancel=ctx.cancel, **eval_kwargs(cfg))
@@ -72,8 +68,7 @@ class CompareMixin:
                              "steps": outcome.steps, "cancelled": outcome.cancelled}
             return out
 
-        self.worker.submit("compare", job)
-        self._refresh_buttons()
+        self._submit("compare", job, on_yield=lambda item: self._on_item("compare", item), on_done=self._show_compare)
         return True
 
     def _show_compare(self, res: dict[str, Any]) -> None:
@@ -81,14 +76,14 @@ class CompareMixin:
         from rnxstudio.ui.training.results import ResultsDialog
 
         self.compare_results = res
-        store = self.store
+        session = self.session
         for name, r in res.items():
             run_id = self._compare_runs.get(name)
-            if store is not None and run_id is not None:
+            if session is not None and run_id is not None:
                 try:
-                    store.update_training_run(run_id, status="cancelled" if r["cancelled"] else "finished",
-                                              ended=not r["cancelled"],
-                                              metrics={"val": r["eval"].metrics} if r["eval"] is not None else None)
+                    session.update_training_run(run_id, status="cancelled" if r["cancelled"] else "finished",
+                                                ended=not r["cancelled"],
+                                                metrics={"val": r["eval"].metrics} if r["eval"] is not None else None)
                 except Exception as exc:  # noqa: BLE001
                     log.warning("could not update compare run %s: %s", run_id, exc)
         header, rows = comparison_table({n: r["eval"] for n, r in res.items()})
@@ -96,26 +91,8 @@ class CompareMixin:
                     + ([""] if len(res) == 2 else []))
         done = {n: r["checkpoint"] for n, r in res.items() if not r["cancelled"]}
         self.compare_dialog = ResultsDialog(
-            self.w, title="Compare backbones",
+            self.ctx.window, title="Compare backbones",
             intro="Same snapshot, split, image size, batch and budget for each model; COCO metrics on the val split.",
             header=header, rows=rows, checkpoints=done, on_use=self.use_for_prelabel)
         self.compare_dialog.show()
         self.compare_ready.emit(self.compare_dialog)
-
-
-class _Tagged:
-    """A JobContext view that tags progress and checkpoints with a compare entry's name."""
-
-    def __init__(self, ctx: JobContext, label: str):
-        self._ctx = ctx
-        self.label = label
-        self.cancel = ctx.cancel
-
-    def progress(self, record: Any) -> None:
-        self._ctx.progress((self.label, record))
-
-    def checkpoint(self, path: Any, info: dict[str, Any]) -> None:
-        self._ctx.checkpoint(path, dict(info, compare=self.label))
-
-    def note(self, text: str) -> None:
-        self._ctx.note(f"{self.label}: {text}")

@@ -1,8 +1,8 @@
-"""Fine-tuning in the app: snapshot → run record → training on the worker thread → checkpoints
-recorded in the store → before/after table → one click to pre-label with the new model.
+"""Fine-tuning in the app: snapshot → run record → training on the train lane → checkpoints
+recorded in the project → before/after table → one click to pre-label with the new model.
 
-Store writes happen here, on the GUI thread (the project store is an SQLite connection owned by
-this thread); the worker only relays plain data.
+Every project write (the run, its status and metrics, each best checkpoint) goes through the
+session on the GUI thread; the jobs (:mod:`rnxstudio.ui.training.jobs`) only relay plain data.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 
 from rnxstudio.core.model import ImageStatus
+from rnxstudio.ui.context import AppContext
+from rnxstudio.ui.jobs import TRAIN_LANE, JobContext
 from rnxstudio.ui.training.compare_runs import CompareMixin, eval_kwargs
+from rnxstudio.ui.training.jobs import finetune_items, import_trainer
 from rnxstudio.ui.training.options import FinetuneOptions, recommended_options
 from rnxstudio.ui.training.panel import TrainingPanel
-from rnxstudio.ui.training.worker import JobContext, TrainingWorker, drive_finetune
 
 log = logging.getLogger(__name__)
+TITLES = {"train": "Fine-tuning failed", "evaluate": "Evaluation failed", "compare": "Comparison failed"}
 
 
 @dataclass
@@ -34,7 +37,7 @@ class RunState:
     cfg: Any  # TrainConfig
     options: FinetuneOptions
     snapshot: Any  # data.snapshot.Snapshot
-    store: Any
+    session: Any  # the ProjectSession the run belongs to
     status: str = "running"
     resume_from: str | None = None
     final: str | None = None
@@ -48,86 +51,99 @@ class TrainingController(QObject, CompareMixin):
     run_finished = Signal(str)  # best checkpoint
     run_cancelled = Signal(str)  # resumable checkpoint
     run_failed = Signal(str)
+    progress = Signal(str, object)  # job kind, Progress record (compare: (label, record))
     results_ready = Signal(object)  # ResultsDialog (before/after)
     estimate_ready = Signal(object)  # EpochEstimate
     compare_ready = Signal(object)  # ResultsDialog (backbones)
 
-    def __init__(self, window):
-        super().__init__(window)
-        self.w = window
-        self.worker = TrainingWorker(self)
-        self.panel = TrainingPanel(window)
-        window.addDockWidget(Qt.BottomDockWidgetArea, self.panel)
-        self.panel.setVisible(False)
+    def __init__(self, ctx: AppContext):
+        super().__init__(ctx.window)
+        self.ctx = ctx
+        self.panel = TrainingPanel(ctx.window)
+        ctx.add_dock(self.panel, Qt.BottomDockWidgetArea, visible=False)
         self.run: RunState | None = None
         self.dialog = None
         self.results_dialog = None
         self.compare_dialog = None
         self.last_estimate = None
         self.compare_results: dict[str, Any] | None = None
-        self._recorder = None
         self._compare_runs: dict[str, int] = {}
         self.panel.cancel_button.clicked.connect(self.cancel)
         self.panel.resume_button.clicked.connect(self.resume)
         self.panel.results_button.clicked.connect(self.show_results)
-        wk = self.worker
-        wk.progress.connect(self._on_progress)
-        wk.checkpoint_saved.connect(self._on_checkpoint)
-        wk.note.connect(lambda _k, text: self.panel.append_log(text))
-        wk.finished.connect(self._on_finished)
-        wk.failed.connect(self._on_failed)
-        wk.busy_changed.connect(lambda _b: self._refresh_buttons())
+        ctx.jobs.busy_changed.connect(lambda lane, _on: self._refresh_buttons() if lane == TRAIN_LANE else None)
+        ctx.session.models_changed.connect(self._on_model_recorded)
 
     # ------------------------------------------------------------------ helpers
     @property
+    def session(self):
+        return self.ctx.nav.session
+
+    @property
     def store(self):
-        return self.w.controller.store
+        return self.ctx.nav.store
+
+    @property
+    def busy(self) -> bool:
+        return self.ctx.jobs.busy(TRAIN_LANE)
 
     def class_names(self) -> list[str]:
         return [c.name for c in self.store.categories()] if self.store is not None else []
 
-    def active_checkpoint(self) -> str | None:
-        pre = getattr(self.w, "prelabel", None)
-        choice = getattr(pre, "choice", None)
-        return choice.checkpoint if choice is not None and choice.checkpoint else None
-
     def _ml_ready(self) -> None:
-        """Wait for the pre-labeling feature's background import of the ml stack, if one is under
-        way: importing torchvision on this thread at the same time can raise importlib's
-        _DeadlockError (torchvision's modules import each other)."""
-        pre = getattr(self.w, "prelabel", None)
-        if pre is not None:
-            pre.wait_ml_ready()
+        """Wait for the background import of the ml stack, if one is under way: importing
+        torchvision on this thread at the same time can raise importlib's _DeadlockError."""
+        self.ctx.models.wait_ml_ready()
 
     def _refresh_buttons(self) -> None:
         run = self.run
-        running = self.worker.busy and self.worker.current_kind in ("train", "compare")
+        running = any(self.ctx.jobs.active(k) is not None for k in ("train", "compare"))
         self.panel.set_state(running=running, resumable=bool(run and run.status == "cancelled" and run.resume_from),
                              has_results=self.results_dialog is not None)
 
     def _error(self, title: str, message: str) -> None:
-        self.w.show_error(title, message)
+        self.ctx.status.error(title, message)
 
     def _check_ready(self) -> bool:
-        if self.store is None:
+        if self.session is None:
             self._error("Fine-tune", "Open a project first.")
             return False
-        if self.worker.busy:
-            self._error("Fine-tune", f"A {self.worker.current_kind} job is still running; cancel it or wait.")
+        kinds = ("train", "estimate", "evaluate", "compare")
+        job = next((j for j in (self.ctx.jobs.active(k) for k in kinds) if j is not None), None)
+        if job is not None:
+            self._error("Fine-tune", f"A {job.kind} job is still running; cancel it or wait.")
             return False
-        # import the trainer here (once) rather than racing another thread's import on the worker
         self._ml_ready()
-        import rnxstudio.ml.compare  # noqa: F401
-        import rnxstudio.ml.train  # noqa: F401
-
+        import_trainer()  # here, once, rather than racing another thread's import on the lane
         return True
+
+    def _submit(self, kind: str, fn, **callbacks) -> None:
+        self.ctx.jobs.submit(kind, fn, lane=TRAIN_LANE, drain_on_cancel=kind in ("train", "compare"),
+                             on_error=lambda exc: self._on_failed(kind, exc), **callbacks)
+        self._refresh_buttons()
+
+    def _on_item(self, kind: str, item: tuple) -> None:
+        """An item a training job relayed: ("progress", label, record) or ("checkpoint", ...)."""
+        if item[0] == "checkpoint":
+            self._on_checkpoint(item[1], item[2], item[3])
+            return
+        label, record = item[1], item[2]
+        if kind == "compare":
+            if record.kind == "start":
+                self.panel.clear(f"Compare backbones: training {label}")
+            self.progress.emit(kind, (label, record))
+        else:
+            self.progress.emit(kind, record)
+            if record.kind == "cancelled" and self.run is not None:
+                self.run.resume_from = record.checkpoint
+        self.panel.add(record)
 
     def _update_run(self, **kw: Any) -> None:
         run = self.run
-        if run is None or run.store is not self.store:
+        if run is None or run.session is not self.session:
             return  # the project was closed or changed: the run folder still has everything
         try:
-            run.store.update_training_run(run.run_id, **kw)
+            run.session.update_training_run(run.run_id, **kw)
         except Exception as exc:  # noqa: BLE001 - recording must never break the run
             log.warning("could not update training run %s: %s", run.run_id, exc)
 
@@ -146,8 +162,9 @@ class TrainingController(QObject, CompareMixin):
         store = self.store
         counts = {"verified": store.count_images(ImageStatus.VERIFIED),
                   "labelled": len(store.image_ids(status=[ImageStatus.IN_PROGRESS, ImageStatus.VERIFIED]))}
-        dlg = FinetuneDialog(self.w, defaults=defaults or self.default_options(),
-                             zoo=[(n, t) for n, t, _d in zoo_entries()], active_checkpoint=self.active_checkpoint(),
+        dlg = FinetuneDialog(self.ctx.window, defaults=defaults or self.default_options(),
+                             zoo=[(n, t) for n, t, _d in zoo_entries()],
+                             active_checkpoint=self.ctx.models.active_checkpoint,
                              class_names=self.class_names(), counts=counts, devices=device_entries())
         dlg.estimate_requested.connect(lambda opts: self.estimate(opts))
         self.dialog = dlg
@@ -160,23 +177,22 @@ class TrainingController(QObject, CompareMixin):
         dlg = self.make_dialog()
         try:
             if dlg.exec() != dlg.DialogCode.Accepted:
-                self.worker.cancel()  # an estimate still timing steps
+                self.ctx.jobs.cancel("estimate")  # an estimate still timing steps
                 return False
             return self.start_run(dlg.options())
         finally:
             self.dialog = None
 
     def estimate(self, opts: FinetuneOptions) -> bool:
-        """Time two real training steps of ``opts`` on the worker thread (answer: estimate_ready)."""
+        """Time two real training steps of ``opts`` on the train lane (answer: estimate_ready)."""
         from rnxstudio.data.exchange import ExchangeError
-        from rnxstudio.data.snapshot import write_snapshot
         from rnxstudio.ml.compare import estimate_epoch
 
         if not self._check_ready():
             return False
         scratch = Path(tempfile.mkdtemp(prefix="rnx-estimate-data-"))
         try:
-            snap = write_snapshot(self.store, scratch, selection=opts.selection)
+            snap = self.session.write_snapshot(scratch, selection=opts.selection)
             cfg = opts.to_config(out_dir=scratch / "out", coco=snap.coco, images=snap.image_root, name="estimate")
         except (ExchangeError, OSError, ValueError) as exc:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -191,19 +207,25 @@ class TrainingController(QObject, CompareMixin):
 
         if self.dialog is not None:
             self.dialog.set_estimating(True)
-        self.worker.submit("estimate", job)
+        self._submit("estimate", job, on_done=self._on_estimate)
         return True
+
+    def _on_estimate(self, result: Any) -> None:
+        self.last_estimate = result
+        if self.dialog is not None:
+            self.dialog.show_estimate(result.describe())
+        self.estimate_ready.emit(result)
 
     # ------------------------------------------------------------------ runs
     def _snapshot(self, selection: str, title: str, prefix: str = ""):
         """A new run folder with the snapshot export of the chosen labels, as (run_dir,
         Snapshot); None (after showing why) when there is nothing to train on."""
         from rnxstudio.data.exchange import ExchangeError
-        from rnxstudio.data.snapshot import new_run_dir, write_snapshot
+        from rnxstudio.data.snapshot import new_run_dir
 
         run_dir = new_run_dir(prefix=prefix)
         try:
-            return run_dir, write_snapshot(self.store, run_dir, selection=selection)
+            return run_dir, self.session.write_snapshot(run_dir, selection=selection)
         except (ExchangeError, OSError) as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
             self._error(title, str(exc))
@@ -211,35 +233,35 @@ class TrainingController(QObject, CompareMixin):
 
     def start_run(self, opts: FinetuneOptions) -> bool:
         """Snapshot the chosen images, record the run, start training (returns False on a user error)."""
-        from rnxstudio.ml.train import store_recorder
-
         if not self._check_ready():
             return False
-        store = self.store
         made = self._snapshot(opts.selection, "Fine-tune")
         if made is None:
             return False
         run_dir, snap = made
         cfg = opts.to_config(out_dir=run_dir / "checkpoints", coco=snap.coco, images=snap.image_root)
         config = dict(cfg.recipe(), selection=opts.selection, base=opts.base)
-        run_id = store.add_training_run(config=config, snapshot_path=str(snap.coco))
-        self._recorder = store_recorder(store, name=f"run {run_id}")
-        self.run = RunState(run_id, run_dir, cfg, opts, snap, store)
+        run_id = self.session.add_training_run(config=config, snapshot_path=str(snap.coco))
+        self.run = RunState(run_id, run_dir, cfg, opts, snap, self.session)
         self.results_dialog = None
         self.panel.clear(f"Run {run_id}: {Path(opts.base).name} on {snap.summary()} → {run_dir}")
         self.panel.setVisible(True)
         self.panel.raise_()
-        self.worker.submit("train", lambda ctx: drive_finetune(cfg, ctx))
-        self._refresh_buttons()
-        self.w.statusBar().showMessage(f"Fine-tuning started (run {run_id})", 5000)
+        self._start_training(cfg)
+        self.ctx.status.message(f"Fine-tuning started (run {run_id})", 5000)
         self.run_started.emit(run_id)
         return True
 
+    def _start_training(self, cfg: Any) -> None:
+        self._submit("train", lambda ctx: finetune_items(cfg, ctx), on_yield=lambda item: self._on_item("train", item),
+                     on_done=self._train_finished)
+
     def cancel(self) -> None:
         """Stop the running job at its next step (a run leaves a resumable checkpoint)."""
-        if self.worker.busy:
+        if self.busy:
             self.panel.append_log("cancelling at the next step…")
-            self.worker.cancel()
+            for kind in ("train", "compare", "estimate", "evaluate"):
+                self.ctx.jobs.cancel(kind)
 
     def resume(self) -> bool:
         run = self.run
@@ -247,58 +269,41 @@ class TrainingController(QObject, CompareMixin):
             return False
         if not self._check_ready():
             return False
-        cfg = run.cfg.replace(resume=run.resume_from)
         run.status = "running"
         self._update_run(status="running")
         self.panel.append_log(f"resuming from {Path(run.resume_from).name}")
-        self.worker.submit("train", lambda ctx: drive_finetune(cfg, ctx))
-        self._refresh_buttons()
+        self._start_training(run.cfg.replace(resume=run.resume_from))
         return True
 
-    # ------------------------------------------------------------------ worker results
-    def _on_progress(self, kind: str, record: Any) -> None:
-        if kind == "compare":
-            label, record = record
-            if record.kind == "start":
-                self.panel.clear(f"Compare backbones: training {label}")
-        elif kind != "train":
-            return
-        self.panel.add(record)
-        if kind == "train" and record.kind == "cancelled" and self.run is not None:
-            self.run.resume_from = record.checkpoint
-
-    def _on_checkpoint(self, path: str, info: Any) -> None:
-        store = self.store
-        label = info.get("compare")
+    # ------------------------------------------------------------------ results
+    def _on_checkpoint(self, label: str | None, path: str, info: dict) -> None:
+        """The trainer saved a checkpoint: record the best ones in the project."""
+        session = self.session
         run_id = self._compare_runs.get(label) if label else (self.run.run_id if self.run else None)
-        if store is None or run_id is None or self._recorder is None:
+        if session is None or run_id is None or not info.get("best"):
             return
+        from rnxstudio.ml.train_state import store_recorder
+
         try:
-            self._recorder(Path(path), info)
-            if info.get("best"):
-                model = store.models()[-1]
-                store.update_training_run(run_id, model_id=model.id, metrics=info.get("metrics") or {})
-                if not label and self.run is not None:
-                    self.run.model_id = model.id
-                    self.run.metrics = dict(info.get("metrics") or {})
+            store_recorder(session, name="compare" if label else f"run {run_id}")(Path(path), info)
+            model = session.store.models()[-1]
+            session.update_training_run(run_id, model_id=model.id, metrics=info.get("metrics") or {})
+            if not label and self.run is not None:
+                self.run.model_id = model.id
+                self.run.metrics = dict(info.get("metrics") or {})
         except Exception as exc:  # noqa: BLE001 - recording must never break the run
             log.warning("could not record checkpoint %s: %s", path, exc)
 
-    def _on_finished(self, kind: str, result: Any) -> None:
-        if kind == "estimate":
-            self.last_estimate = result
-            if self.dialog is not None:
-                self.dialog.show_estimate(result.describe())
-            self.estimate_ready.emit(result)
-        elif kind == "train":
-            self._train_finished(result)
-        elif kind == "evaluate":
-            self._show_before_after(result)
-        elif kind == "compare":
-            self._show_compare(result)
-        self._refresh_buttons()
+    def _on_model_recorded(self, model_id: int) -> None:
+        store = self.store
+        rec = next((m for m in store.models() if m.id == model_id), None) if store is not None else None
+        if rec is not None:
+            self.panel.append_log(f"recorded {rec.name}: {Path(rec.checkpoint).name}")
 
-    def _on_failed(self, kind: str, message: str) -> None:
+    def _on_failed(self, kind: str, exc: BaseException) -> None:
+        from rnxstudio.ml.train_config import TrainingError
+
+        message = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
         if kind == "estimate":
             if self.dialog is not None:
                 self.dialog.show_estimate(f"Could not measure: {message}")
@@ -309,18 +314,19 @@ class TrainingController(QObject, CompareMixin):
             self.panel.append_log(f"failed: {message}")
             self.run_failed.emit(message)
         self._refresh_buttons()
-        titles = {"train": "Fine-tuning failed", "evaluate": "Evaluation failed", "compare": "Comparison failed"}
-        self._error(titles.get(kind, "Training"), message)
+        self._error(TITLES.get(kind, "Training"), message)
 
     def _train_finished(self, outcome: Any) -> None:
         run = self.run
+        self._refresh_buttons()
         if run is None:
             return
         if outcome.cancelled:
             run.status = "cancelled"
             run.resume_from = outcome.checkpoint
             self._update_run(status="cancelled")
-            self.w.statusBar().showMessage(f"Fine-tuning cancelled at step {outcome.steps}; Resume continues it", 8000)
+            self._refresh_buttons()
+            self.ctx.status.message(f"Fine-tuning cancelled at step {outcome.steps}; Resume continues it", 8000)
             self.run_cancelled.emit(outcome.checkpoint)
             return
         run.status = "finished"
@@ -330,11 +336,10 @@ class TrainingController(QObject, CompareMixin):
         self.run_finished.emit(outcome.checkpoint)
         self._start_before_after()
 
-    # ------------------------------------------------------------------ before / after
     def previous_model(self, run: RunState) -> tuple[str, str]:
         """(label, model) to compare against: the active pre-labeling checkpoint when it has the
         run's classes, else the run's base model."""
-        active = self.active_checkpoint()
+        active = self.ctx.models.active_checkpoint
         if active and Path(active).resolve() != Path(run.final or "").resolve():
             from rnxstudio.ml.checkpoint import read_sidecar
 
@@ -342,8 +347,7 @@ class TrainingController(QObject, CompareMixin):
                 meta = read_sidecar(active) or {}
             except Exception:  # noqa: BLE001 - unreadable sidecar: fall back to the base model
                 meta = {}
-            classes = [c.get("name") for c in meta.get("classes", [])]
-            if classes == list(run.snapshot.class_names):
+            if [c.get("name") for c in meta.get("classes", [])] == list(run.snapshot.class_names):
                 return f"previous ({Path(active).name})", active
         return f"base ({Path(run.options.base).name})", run.options.base
 
@@ -360,7 +364,7 @@ class TrainingController(QObject, CompareMixin):
             after = evaluate_on_split(final, coco, images, cancel=ctx.cancel, **kw)
             return {"before_label": label, "before": before, "after": after, "checkpoint": final}
 
-        self.worker.submit("evaluate", job)
+        self._submit("evaluate", job, on_done=self._show_before_after)
 
     def _show_before_after(self, res: dict[str, Any]) -> None:
         from rnxstudio.ml.compare import comparison_table
@@ -375,10 +379,12 @@ class TrainingController(QObject, CompareMixin):
         n = res["after"].num_images
         intro = (f"Run {run.run_id}: COCO metrics on the same {n} validation image{'s' if n != 1 else ''} "
                  f"(split {run.cfg.val_split:g}, seed {run.cfg.split_seed}).\nNew checkpoint: {res['checkpoint']}")
-        self.results_dialog = ResultsDialog(self.w, title="Fine-tuning results", intro=intro, header=header, rows=rows,
-                                            checkpoints={"new": res["checkpoint"]}, on_use=self.use_for_prelabel)
+        self.results_dialog = ResultsDialog(self.ctx.window, title="Fine-tuning results", intro=intro,
+                                            header=header, rows=rows, checkpoints={"new": res["checkpoint"]},
+                                            on_use=self.use_for_prelabel)
         self.results_dialog.show()
         self.panel.append_log("before/after: " + "; ".join(f"{r[0]} {r[1]} → {r[2]}" for r in rows[:2]))
+        self._refresh_buttons()
         self.results_ready.emit(self.results_dialog)
 
     def show_results(self) -> None:
@@ -388,18 +394,12 @@ class TrainingController(QObject, CompareMixin):
 
     def use_for_prelabel(self, checkpoint: str) -> None:
         """Make ``checkpoint`` the active pre-labeling model (hot-swap, no restart)."""
-        pre = getattr(self.w, "prelabel", None)
-        if pre is None:
-            self._error("Pre-labeling", "Pre-labeling is not available in this window.")
-            return
-        pre.hot_swap(checkpoint)
-        self.w.statusBar().showMessage(f"Pre-labeling now uses {Path(checkpoint).name}", 8000)
+        self.ctx.models.hot_swap(checkpoint, self.class_names())
+        self.ctx.status.message(f"Pre-labeling now uses {Path(checkpoint).name}", 8000)
 
-    # ------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
-        running = self.worker.busy and self.worker.current_kind == "train"
-        self.worker.shutdown()
-        if running and self.run is not None:
+        """Before the job engine stops: a run in flight is recorded as cancelled (resumable)."""
+        if self.ctx.jobs.active("train") is not None and self.run is not None:
             self.run.status = "cancelled"
             self._update_run(status="cancelled")
         for dlg in (self.results_dialog, self.compare_dialog):

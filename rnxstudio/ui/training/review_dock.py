@@ -1,12 +1,13 @@
 """The Review queue dock: the images worth a person's time next (ranking in
 :mod:`rnxstudio.ml.review`), click to go there; optionally the current image's TP/FP/FN drawn
-on the canvas as coloured outlines (an overlay of our own items, the canvas is not changed)."""
+on the canvas as coloured outlines (an overlay of our own items, the canvas is not changed).
+While shown, the queue follows the project: new predictions or edits re-rank it (debounced)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from rnxstudio.ml.review import ReviewItem, review_item, review_queue
+from rnxstudio.ui.context import AppContext
 
 MATCH_COLORS = {"tp": "#2ecc40", "fp": "#ff4136", "fn": "#ff851b"}
 OVERLAY_Z = 50.0
@@ -78,10 +80,11 @@ class ReviewOverlay:
 
 
 class ReviewDock(QDockWidget):
-    def __init__(self, window):
-        super().__init__("Review queue", window)
+    def __init__(self, ctx: AppContext):
+        super().__init__("Review queue", ctx.window)
         self.setObjectName("dock_review")
-        self.w = window
+        self.ctx = ctx
+        self.nav = ctx.nav
         body = QWidget(self)
         self.mode = QComboBox(body)
         self.mode.addItem("Disagreement (labelled: FP + FN)", "disagreement")
@@ -109,18 +112,24 @@ class ReviewDock(QDockWidget):
         lay.addWidget(self.summary)
         lay.addWidget(self.list, 1)
         self.setWidget(body)
-        self.overlay = ReviewOverlay(window.canvas)
+        self.overlay = ReviewOverlay(ctx.canvas)
         self.items: list[ReviewItem] = []
-        self.refresh_button.clicked.connect(self.refresh)
-        self.mode.currentIndexChanged.connect(lambda _i: self.refresh())
+        self._stale = QTimer(self, singleShot=True, interval=300)  # re-rank once a burst of changes ends
+        self._stale.timeout.connect(lambda: self.rank() if self.isVisible() else None)
+        self.refresh_button.clicked.connect(self.rank)
+        self.mode.currentIndexChanged.connect(lambda _i: self.rank())
         self.list.currentRowChanged.connect(self._on_row)
         self.show_matches.toggled.connect(lambda _on: self.update_overlay())
-        window.controller.image_ready.connect(lambda *_a: self.update_overlay())
-        window.controller.project_opened.connect(lambda _s: self.refresh() if self.isVisible() else None)
+        ctx.nav.image_ready.connect(lambda *_a: self.update_overlay())
+        s = ctx.session
+        s.opened.connect(lambda _s: self.rank() if self.isVisible() else None)
+        s.predictions_changed.connect(lambda *_a: self._stale.start())
+        s.boxes_changed.connect(lambda *_a: self._stale.start())
+        ctx.add_dock(self, Qt.RightDockWidgetArea, visible=False)
 
-    def refresh(self) -> list[ReviewItem]:
+    def rank(self) -> list[ReviewItem]:
         """Recompute the queue from the store."""
-        store = self.w.controller.store
+        store = self.nav.store
         self.list.blockSignals(True)
         self.list.clear()
         self.items = []
@@ -144,12 +153,12 @@ class ReviewDock(QDockWidget):
 
     def _on_row(self, row: int) -> None:
         if 0 <= row < len(self.items):
-            self.w.controller.set_current(self.items[row].image_id)
+            self.nav.set_current(self.items[row].image_id)
 
     def update_overlay(self) -> None:
         """Draw (or clear) the current image's TP/FP/FN outlines."""
-        store = self.w.controller.store
-        cur = self.w.controller.current
+        store = self.nav.store
+        cur = self.nav.current
         if not self.show_matches.isChecked() or store is None or cur is None:
             self.overlay.clear()
             return

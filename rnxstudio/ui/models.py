@@ -1,0 +1,125 @@
+"""ActiveModel: the detector that pre-labels, shared by the features that need it.
+
+Pre-labeling loads it and asks it for predictions; the training feature asks which checkpoint is
+active and hot-swaps a new one in; the inspector looks at the same model. The model itself lives
+on the job engine's model lane (:class:`~rnxstudio.ui.inference.InferenceClient`); this object
+holds what the GUI knows about it and says so in its signals.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from rnxstudio.ui.inference import InferenceClient
+from rnxstudio.ui.jobs import JobEngine
+from rnxstudio.ui.ml_import import import_ml
+
+
+@dataclass
+class ModelChoice:
+    """What the user picked: a zoo member or a checkpoint file, and a device."""
+
+    zoo_name: str | None = None
+    checkpoint: str | None = None
+    device: str = "auto"
+    pretrained_backbone: bool = True
+
+    @property
+    def title(self) -> str:
+        if self.checkpoint:
+            return Path(self.checkpoint).name
+        return self.zoo_name or "?"
+
+
+def build_for_project(choice: ModelChoice, class_names: list[str]):
+    """Runs on the model lane: build or load the model through the one resolver."""
+    import_ml()
+    from rnxstudio.ml.resolve import resolve
+
+    return resolve(choice.checkpoint or choice.zoo_name or "", class_names=class_names or ["object"],
+                   pretrained_backbone=choice.pretrained_backbone)
+
+
+def weights_origin(built) -> str:
+    weights = str(getattr(built, "weights_origin", ""))
+    return ("random" if weights == "random" else "fine-tuned" if weights.startswith("checkpoint")
+            else "pretrained" if weights else "unknown")
+
+
+class ActiveModel(QObject):
+    loading = Signal(str)  # title of the model being loaded
+    changed = Signal(str)  # description of the model now loaded
+    built_ready = Signal(object)  # its BuiltModel (for the inspector)
+    failed = Signal(str)
+
+    def __init__(self, jobs: JobEngine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.client = InferenceClient(jobs, parent=self)
+        self.choice: ModelChoice | None = None
+        self.loaded = False
+        self.text = ""
+        self.origin = ""
+        self.warnings: list[str] = []
+        self._prewarm: threading.Thread | None = None
+        self.client.model_ready.connect(self._on_ready)
+        self.client.model_failed.connect(self._on_failed)
+
+    # ------------------------------------------------------------------ loading
+    def load(self, choice: ModelChoice, class_names: list[str]) -> None:
+        """Build/load on the model lane; ``changed`` or ``failed`` follows."""
+        self.choice = choice
+        self.loaded = False
+        self.loading.emit(choice.title)
+        names = list(class_names)
+        self.client.set_model(lambda: build_for_project(choice, names), choice.device)
+
+    def hot_swap(self, checkpoint: str, class_names: list[str]) -> None:
+        """Make a (new) checkpoint the pre-labeling model without restarting anything."""
+        device = self.choice.device if self.choice else "auto"
+        self.load(ModelChoice(checkpoint=checkpoint, device=device), class_names)
+
+    @property
+    def active_checkpoint(self) -> str | None:
+        return self.choice.checkpoint if self.choice is not None and self.choice.checkpoint else None
+
+    def _on_ready(self, text: str, built) -> None:
+        if self.choice is None:  # a predictor handed straight to the client (tests, benchmarks)
+            self.loaded, self.text = True, text
+            self.changed.emit(text)
+            return
+        self.loaded = True
+        self.origin = weights_origin(built)
+        if built is not None:
+            text = f"{built.spec.name} ({self.origin} weights), {text}"
+        self.text = text
+        self.warnings = list(getattr(built, "warnings", []) or [])
+        self.changed.emit(text)
+        if built is not None:
+            self.built_ready.emit(built)
+
+    def _on_failed(self, text: str) -> None:
+        self.loaded = False
+        self.failed.emit(text)
+
+    # ------------------------------------------------------------------ the torch import
+    def prewarm(self) -> None:
+        """Import the ml stack on a plain thread (it holds the interpreter for seconds): done
+        once, early, while the user looks at the first image, not when they pick a model."""
+        if "rnxstudio.ml.predict" not in sys.modules and self._prewarm is None:
+            self._prewarm = threading.Thread(target=import_ml, daemon=True, name="rnx-ml-prewarm")
+            self._prewarm.start()
+
+    def wait_ml_ready(self) -> None:
+        """Import the ml stack now (or wait for the background import to finish)."""
+        if self._prewarm is not None:
+            self._prewarm.join()
+        import_ml()
+
+    def shutdown(self) -> None:
+        if self._prewarm is not None:  # never leave an import half-done at exit
+            self._prewarm.join()

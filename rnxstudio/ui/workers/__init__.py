@@ -1,1 +1,0 @@
-"""Thread workers: QObjects living on their own QThread that drive the Qt-free ml/ code."""
