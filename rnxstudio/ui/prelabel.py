@@ -7,6 +7,8 @@ the status bar honest about what kind of weights are producing them.
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
 
@@ -49,6 +51,7 @@ class PrelabelController(QObject):
         c.batch_finished.connect(self._on_batch_finished)
         ctx.jobs.busy_changed.connect(self._on_busy)
         ctx.nav.image_ready.connect(self._on_image_ready)
+        ctx.nav.project_opened.connect(self._on_project_opened)
         ctx.session.closed.connect(c.cancel_requests)
         ctx.actions.handle(prelabel_current=self.prelabel_current, auto_prelabel=self.set_auto)
         # Importing torch holds the interpreter lock for seconds. Do it once, early, while the
@@ -63,6 +66,17 @@ class PrelabelController(QObject):
     def load(self, choice: ModelChoice) -> None:
         """Build/load on the model lane; the status bar follows."""
         self.models.load(choice, self.class_names())
+
+    def _on_project_opened(self, store) -> None:
+        """A project that names its model (the demo: the shipped ``demo`` detector) opens with it
+        selected, unless the user has already chosen one in this window."""
+        from rnxstudio.data.demo_project import preferred_model
+
+        ref = preferred_model(store)
+        if not ref or self.models.choice is not None:
+            return
+        choice = ModelChoice(checkpoint=ref) if os.path.isfile(ref) else ModelChoice(zoo_name=ref)
+        self.load(choice)
 
     def _on_model_ready(self, text: str) -> None:
         m = self.models
