@@ -46,6 +46,15 @@ def test_demo_opens_with_its_model_and_prelabels_well(window, qtbot, qt_messages
     assert "W draw" in lines[1] and "R reject" in lines[1] and lines[1].endswith("[Space]")
     assert "80 verified images" in lines[2] and "'cross'" in lines[2] and lines[2].endswith("[Ctrl+T]")
 
+    # the fine-tune dialog starts from the demo model with the fine-tuning recipe, not from scratch
+    training = window.features.training.controller
+    opts = training.default_options()
+    assert opts.base == "demo" and opts.pretrained_backbone and opts.trainable_layers == 2
+    dlg = training.make_dialog()
+    assert dlg.options().base == "demo"
+    dlg.close()
+    training.dialog = None
+
     # pre-label five unverified images; what shows at the default confidence matches the truth
     truth = json.loads((Path(window.controller.source_path) / "annotations.json").read_text())
     by_name = {im["file_name"]: im["id"] for im in truth["images"]}

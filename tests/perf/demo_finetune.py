@@ -5,8 +5,9 @@ runs it as one, marked slow).
 
 On a fresh RNXSTUDIO_HOME (a temporary one unless --home): open the demo project, take its
 preferred model (``demo``) as the base, snapshot the verified images, build the TrainConfig
-with the fine-tune dialog's default options (``ui.training.options.recommended_options`` with
-the base's recipe: ``ml.train_config.starts_trained``), train, and measure before/after on the
+with the fine-tune dialog's default options (``ui.training.options.recommended_options`` for
+that base, as ``TrainingController.default_options`` asks for it: the base's recipe,
+``ml.train_config.starts_trained``), train, and measure before/after on the
 run's validation split the way the app's results dialog does, plus both models on the
 project's unverified half against the generator's ground truth (how good the pre-labels are).
 Prints the before/after table and the minutes each part took.
@@ -43,8 +44,8 @@ def run(home: Path, overrides: dict | None = None, log=print) -> dict:
     finally:
         store.close()
     # what the dialog will offer on the demo project: the base's recipe, the default options
-    opts = recommended_options("cpu", pretrained=starts_trained(base))
-    opts.base = base
+    opts = recommended_options("cpu", base=base)
+    assert opts.pretrained_backbone == starts_trained(base)
     opts.extra.update(overrides or {})
     cfg = opts.to_config(out_dir=home / "run" / "checkpoints", coco=snap.coco, images=snap.image_root)
     log(f"base {base}; {snap.summary()}; epochs {cfg.epochs}, batch {cfg.batch_size}, size {cfg.size}, "
