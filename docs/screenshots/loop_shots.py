@@ -1,6 +1,6 @@
 """The README's screenshots of the loop on the demo, taken from the real app (not a test).
 
-    xvfb-run -a -s "-screen 0 1280x800x24" python3 tests/perf/demo_screenshots.py --out docs/screenshots
+    xvfb-run -a -s "-screen 0 1280x800x24" python3 docs/screenshots/loop_shots.py --out docs/screenshots
 
 On a fresh RNXSTUDIO_HOME: the window with no project (the "Next steps" dock), then the demo
 project (opened with the shipped ``demo`` detector selected) after Pre-label All — the known
