@@ -301,10 +301,12 @@ def build_model(
     if external is not None:
         from rnxstudio.ml.convert.arch import build_external_model
 
-        return build_external_model(spec, external, num_classes=num_classes, class_names=class_names,
-                                    trainable_layers=trainable_layers, min_size=min_size, max_size=max_size,
-                                    score_thresh=score_thresh, nms_thresh=nms_thresh,
-                                    detections_per_img=detections_per_img, norm=norm, anchor_sizes=anchors_t)
+        model, shown, build_kwargs = build_external_model(
+            spec, external, num_classes=num_classes, class_names=class_names, trainable_layers=trainable_layers,
+            min_size=min_size, max_size=max_size, score_thresh=score_thresh, nms_thresh=nms_thresh,
+            detections_per_img=detections_per_img, norm=norm, anchor_sizes=anchors_t)
+        return BuiltModel(model=model, spec=shown, class_names=list(class_names), norm=build_kwargs["norm"],
+                          weights_origin="random", build_kwargs=build_kwargs)
 
     warnings: list[str] = []
     state, source = None, ""
