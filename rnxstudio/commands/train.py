@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-pretrained", action="store_true", help="do not look for ImageNet backbone weights")
     parser.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     parser.add_argument("--log-every", type=int, default=10, help="print a progress line every N steps")
+    parser.add_argument("--checkpoint-every", type=float, default=10.0, metavar="MIN",
+                        help="write the resumable <name>_last checkpoint at most once per MIN minutes during "
+                             "the run (default 10; 0: only at the end or on interrupt). Only <name>_best and "
+                             "<name>_last are kept")
     parser.add_argument("--name", default="model", help="checkpoint file name prefix")
 
 
@@ -73,7 +77,9 @@ def build_config(args: argparse.Namespace):
         out_dir=args.out, coco=args.coco, images=args.images, epochs=args.epochs, minutes=args.minutes,
         max_steps=args.max_steps, lr=args.lr, device=str(device) if device.type != "cuda" else "auto",
         resume=args.resume, val_split=args.val_split, seed=args.seed, pretrained_backbone=not args.no_pretrained,
-        amp=False if args.no_amp else None, name=args.name, **kw,
+        amp=False if args.no_amp else None, name=args.name,
+        checkpoint_every_min=args.checkpoint_every if args.checkpoint_every and args.checkpoint_every > 0 else None,
+        **kw,
     )
 
 
@@ -111,5 +117,5 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     except KeyboardInterrupt:
         gen.close()  # leaves a resumable checkpoint
-        print(f"interrupted; resume with --resume {cfg.out_dir}/{cfg.name}_cancel.safetensors", file=sys.stderr)
+        print(f"interrupted; resume with --resume {cfg.out_dir}/{cfg.name}_last.safetensors", file=sys.stderr)
         return 130

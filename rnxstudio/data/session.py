@@ -231,6 +231,11 @@ class ProjectSession:
         self.events.emit(ev.ModelsChanged(rec.id))
         return rec
 
+    def update_model(self, model_id: int, *, name: str | None = None, metrics: dict | None = None) -> None:
+        """A recorded checkpoint's file now holds better weights (a run's ``<name>_best``)."""
+        self._store.update_model(model_id, name=name, metrics=metrics)
+        self.events.emit(ev.ModelsChanged(model_id))
+
     def add_training_run(self, *, config: dict, snapshot_path: str | None = None, model_id: int | None = None,
                          status: str = "running") -> int:
         run_id = self._store.add_training_run(config=config, snapshot_path=snapshot_path, model_id=model_id,

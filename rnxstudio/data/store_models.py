@@ -55,6 +55,20 @@ class ModelsMixin:
         return [ModelRecord(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), json.loads(r[5]), r[6], r[7])
                 for r in rows]
 
+    def update_model(self, model_id: int, *, name: str | None = None, metrics: dict | None = None) -> None:
+        """New name/metrics for a recorded checkpoint whose file a run overwrote with better weights."""
+        sets, params = [], []
+        if name is not None:
+            sets.append("name = ?")
+            params.append(name)
+        if metrics is not None:
+            sets.append("metrics = ?")
+            params.append(json.dumps(metrics))
+        if sets:
+            with self.transaction():
+                if self._q(f"UPDATE models SET {', '.join(sets)} WHERE id = ?", (*params, model_id)).rowcount == 0:
+                    raise KeyError(f"no model with id {model_id}")
+
     def add_training_run(self, *, config: dict, model_id: int | None = None, snapshot_path: str | None = None,
                          status: str = "running") -> int:
         with self.transaction():

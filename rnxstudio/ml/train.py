@@ -20,7 +20,11 @@ import torch
 
 from rnxstudio.data.images import ImageLoadError
 from rnxstudio.ml import optim
+from rnxstudio.ml import train_save as keep
+from rnxstudio.ml.train_save import set_eval_sizes as _set_eval_sizes  # noqa: F401 - used by callers
+from rnxstudio.ml.train_save import set_train_sizes as _set_train_sizes
 from rnxstudio.ml import train_state as ts
+from rnxstudio.ml.schedule import Schedule
 from rnxstudio.ml.train_config import Progress, TrainConfig, TrainingError
 from rnxstudio.ml.train_state import store_recorder  # noqa: F401 - part of this module's API
 from rnxstudio.ml.weight_average import WeightAverage, averaged
@@ -33,7 +37,6 @@ from rnxstudio.ml.train_data import (
     collate,
     from_labelset,
     load_coco,
-    scale_jitter_sizes,
     split_train_val,
 )
 
@@ -188,10 +191,14 @@ class _Trainer:
         self.step = 0
         self.epoch = 0
         self.total_steps: int | None = self._planned_total()
+        self.schedule: Schedule | None = Schedule.from_state(None, self.total_steps)
         self.best_map = -1.0
         self.best_path: Path | None = None
         self.last_path: Path | None = None
         self.last_saved_step = -1
+        self.last_saved_at = self.clock()  # periodic checkpoints count from the start
+        self.evaluated_step = -1
+        self.last_metrics: dict[str, Any] = {}
         self.consecutive_nonfinite = 0
         if self.resume_state is not None:
             self._restore(self.resume_state)
@@ -210,16 +217,25 @@ class _Trainer:
         return max(1, min(cands)) if cands else None  # None: fixed after timing (minutes)
 
     def lr_at(self, step: int) -> float:
-        if self.total_steps is None:  # still timing a --minutes run: start of the warmup
+        if self.schedule is None:  # still timing a --minutes run: start of the warmup
             return self.base_lr * self.cfg.warmup_factor
-        warm = optim.warmup_steps(self.cfg, self.total_steps)
-        return self.base_lr * optim.lr_factor(step, self.total_steps, warm, self.cfg)
+        return self.base_lr * self.schedule.factor(step, self.cfg)
+
+    def set_total(self, total: int) -> None:
+        """(Re-)plan the run's length from the current step on; the rate stays continuous
+        (:mod:`rnxstudio.ml.schedule`), whoever re-plans and whenever."""
+        if self.schedule is None:
+            self.schedule = Schedule.planned_at(self.step, total)
+        else:
+            self.schedule.replan(self.step, total)
+        self.total_steps = self.schedule.total
 
     # ---------------------------------------------------------------- state
 
     def _state(self) -> dict[str, Any]:
         return {
             "step": self.step, "epoch": self.epoch, "total_steps": self.total_steps,
+            "schedule": self.schedule.state() if self.schedule is not None else None,
             "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": ts.rng_state(), "best_map": self.best_map,
             "best_path": str(self.best_path) if self.best_path else "",
@@ -237,6 +253,7 @@ class _Trainer:
         self.scaler.load_state_dict(st["scaler"])
         self.step, self.epoch = int(st["step"]), int(st["epoch"])
         self.total_steps = None if st["total_steps"] is None else int(st["total_steps"])
+        self.schedule = Schedule.from_state(st.get("schedule"), self.total_steps)
         self.best_map = float(st["best_map"])
         self.best_path = Path(st["best_path"]) if st["best_path"] else None
         self.micro = int(st["micro"])
@@ -247,24 +264,6 @@ class _Trainer:
         ts.set_rng_state(st["rng"])
 
     elapsed_before = 0.0
-
-    def save(self, tag: str, metrics: dict[str, Any] | None = None) -> Path:
-        """Weights (H3's checkpoint format) + trainer state, rank 0 only; returns the path."""
-        from rnxstudio.ml.checkpoint import save_checkpoint
-
-        path = self.out / f"{self.cfg.name}_{tag}.safetensors"
-        if self.ctx.is_main:
-            self.built.build_kwargs.update(min_size=self.size, max_size=self.max_size)
-            save_checkpoint(path, self.built, recipe=self.cfg.recipe(), metrics=metrics or {},
-                            parent=self.parent, category_ids=list(self.data.category_ids),
-                            extra={"step": self.step, "epoch": self.epoch, "total_steps": self.total_steps,
-                                   "train_images": len(self.train_idx), "val_images": len(self.val_idx)})
-            ts.save_train_state(path, self._state())
-        if self.ctx.distributed:
-            import torch.distributed as dist
-
-            dist.barrier()
-        return path
 
 
 def _compute_losses(model: torch.nn.Module, images: list, targets: list) -> dict[str, torch.Tensor]:
@@ -345,50 +344,21 @@ def finetune(cfg: TrainConfig) -> Generator[Progress, None, Path]:
         ts.dist_teardown(tr.ctx)
 
 
-def _set_train_sizes(tr: _Trainer) -> None:
-    t = tr.model.transform
-    t.min_size = scale_jitter_sizes(tr.size) if tr.cfg.scale_jitter else (tr.size,)
-    t.max_size = tr.max_size if not tr.cfg.scale_jitter else int(tr.max_size * 1.25)
-
-
-def _set_eval_sizes(tr: _Trainer) -> None:
-    tr.model.transform.min_size = (tr.size,)
-    tr.model.transform.max_size = tr.max_size
-
-
 def _progress(tr: _Trainer, kind: str, losses: dict[str, float] | None = None, **kw: Any) -> Progress:
     return Progress(step=tr.step, epoch=tr.epoch, total_steps=tr.total_steps or 0, losses=losses or {},
                     lr=tr.optimizer.param_groups[0]["lr"], images_per_s=kw.pop("ips", 0.0),
                     eta_s=kw.pop("eta", 0.0), kind=kind, **kw)
 
 
-def _evaluate_and_save(tr: _Trainer, tag: str) -> tuple[Any, Path]:
+def _evaluate_and_keep(tr: _Trainer, *, final: bool) -> tuple[Any, Path | None, str]:
+    """:func:`train_save.evaluate_and_keep` on the weight average when there is one (validation,
+    ``best`` and ``last`` all hold it; the trainer state keeps the live weights beside it), timed
+    so that a --minutes run re-plans with what evaluation really costs."""
     t0 = tr.clock()
-    with averaged(tr.ema, tr.model):  # validate and save the weight average when there is one
-        out = _evaluate_and_save_weights(tr, tag)
-    tr.eval_seconds = tr.clock() - t0  # a --minutes run re-plans with what evaluation really costs
+    with averaged(tr.ema, tr.model):
+        out = keep.evaluate_and_keep(tr, final=final)
+    tr.eval_seconds = tr.clock() - t0
     return out
-
-
-def _evaluate_and_save_weights(tr: _Trainer, tag: str) -> tuple[Any, Path]:
-    _set_eval_sizes(tr)
-    result = ts.run_validation(tr.model, tr.val_ds, tr.val_idx, tr.data, tr.device, tr.ctx,
-                               batch_size=max(1, tr.micro), score_thresh=tr.cfg.eval_score_thresh)
-    _set_train_sizes(tr)
-    metrics = result.metrics if result is not None else {}
-    path = tr.save(tag, metrics)
-    tr.last_path = path
-    tr.last_saved_step = tr.step
-    info = {"epoch": tr.epoch, "step": tr.step, "metrics": metrics, "best": False, "recipe": tr.cfg.recipe()}
-    if result is not None and result.map > tr.best_map:
-        tr.best_map = result.map
-        tr.best_path = tr.save("best", metrics)
-        info["best"] = True
-    elif result is None:
-        info["best"] = True  # no validation set: the latest checkpoint is the one returned
-    if tr.ctx.is_main and tr.cfg.on_checkpoint is not None:
-        tr.cfg.on_checkpoint(path, info)
-    return result, path
 
 
 def _eval_cost_per_step(tr: _Trainer, step_s: float) -> float:
@@ -469,7 +439,7 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
                                                lambda per: _eval_cost_per_step(tr, per), tr.total_steps, cap)
                     if planned is not None:
                         word = "planned" if tr.total_steps is None else "re-planned"
-                        tr.total_steps = planned
+                        tr.set_total(planned)
                         msg = (msg + "; " if msg else "") + f"{word} {planned} steps for {cfg.minutes:g} min"
                 losses = ts.mean_across(losses, tr.ctx, tr.device)
                 avg = sum(times) / len(times)
@@ -480,30 +450,39 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
                 break
             if tr.step >= (tr.epoch + 1) * tr.steps_per_epoch:
                 tr.epoch += 1
-                if tr.epoch % cfg.eval_every == 0 or (tr.total_steps is not None and tr.step >= tr.total_steps):
-                    result, path = _evaluate_and_save(tr, f"epoch{tr.epoch:03d}")
-                    if replan and times:
+                at_end = tr.total_steps is not None and tr.step >= tr.total_steps
+                if tr.epoch % cfg.eval_every == 0 or at_end:
+                    result, path, note = _evaluate_and_keep(tr, final=at_end)
+                    if replan and times and not at_end:
                         cap = cfg.epochs * tr.steps_per_epoch if cfg.epochs is not None else None
-                        tr.total_steps = optim.plan_after_eval(
+                        planned = optim.plan_after_eval(
                             tr.step, statistics.median(times), tr.eval_seconds, max(0.0, deadline - tr.clock()),
-                            tr.steps_per_epoch * cfg.eval_every, tr.total_steps, cap) or tr.total_steps
-                    yield _progress(tr, "checkpoint", eval=result, checkpoint=str(path),
-                                    message=f"epoch {tr.epoch}: saved {path.name}"
-                                    + (f", val AP {result.map:.3f} AP50 {result.metrics['AP50'] or 0:.3f}"
-                                       if result is not None else ""))
+                            tr.steps_per_epoch * cfg.eval_every, tr.total_steps, cap)
+                        if planned is not None and planned != tr.total_steps:
+                            tr.set_total(planned)  # the learning rate stays continuous (ml/schedule.py)
+                    scores = (f", val AP {result.map:.3f} AP50 {result.metrics['AP50'] or 0:.3f}"
+                              if result is not None else "")
+                    yield _progress(tr, "checkpoint", eval=result, checkpoint=str(path) if path else None,
+                                    message=f"epoch {tr.epoch}{scores}" + (f"; {note}" if note else ""))
             elif tr.total_steps is not None and tr.step >= tr.total_steps:
                 break
     except GeneratorExit:
-        tr.last_path = tr.save("cancel")  # the caller closed us: leave a resumable checkpoint
+        keep.save_last(tr)  # the caller closed us: leave a resumable checkpoint
         raise
     if stopped == "cancelled":
-        path = tr.save("cancel")
+        path = keep.save_last(tr)
         yield _progress(tr, "cancelled", checkpoint=str(path), message=f"cancelled at step {tr.step}: "
                         f"resume with --resume {path}")
         return path
-    if tr.last_path is None or tr.last_saved_step != tr.step:  # ended mid-epoch
-        result, path = _evaluate_and_save(tr, "final")
-        yield _progress(tr, "checkpoint", eval=result, checkpoint=str(path), message=f"saved {path.name}")
+    if tr.last_saved_step != tr.step:  # ended mid-epoch, or its last validation wrote no `last`
+        if tr.evaluated_step == tr.step:
+            with averaged(tr.ema, tr.model):  # the weights that validation just scored
+                path = keep.save_last(tr)
+            note = f"saved {path.name}"
+            result = None
+        else:
+            result, path, note = _evaluate_and_keep(tr, final=True)
+        yield _progress(tr, "checkpoint", eval=result, checkpoint=str(path), message=note)
     final = tr.best_path or tr.last_path
     assert final is not None
     yield _progress(tr, "done", checkpoint=str(final), message=(f"{stopped}; " if stopped else "")

@@ -77,7 +77,10 @@ class TrainConfig:
     val_split: float = 0.2
     split_seed: int = 0
     seed: int = 0
-    eval_every: int = 1  # epochs between validation + checkpoint (and always at the end)
+    eval_every: int = 1  # epochs between validations (and always at the end)
+    # a resumable `<name>_last` checkpoint at a validation point at most this often (minutes;
+    # None: only at the end / on cancel). Only `best` and `last` are kept (ml/train_save.py)
+    checkpoint_every_min: float | None = 10.0
     eval_score_thresh: float = 0.5
     resume: str | Path | None = None
     max_nonfinite: int = 5
@@ -90,6 +93,16 @@ class TrainConfig:
 
     def replace(self, **kw: Any) -> TrainConfig:
         return dataclasses.replace(self, **kw)
+
+    @classmethod
+    def from_recipe(cls, recipe: dict[str, Any], **overrides: Any) -> TrainConfig:
+        """The config a run recorded with :meth:`recipe` (what resuming a listed run needs);
+        keys this version does not know are ignored."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) and k == "step_milestones" else v)
+              for k, v in recipe.items() if k in known}
+        kw.update(overrides)
+        return cls(**kw)
 
     def recipe(self) -> dict[str, Any]:
         """The JSON-able part of the config, recorded with every checkpoint."""

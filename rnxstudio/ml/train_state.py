@@ -216,8 +216,12 @@ def run_validation(model: torch.nn.Module, dataset, idx: list[int], data: Detect
 
 
 def store_recorder(store: Any, *, name: str = "fine-tuned", best_only: bool = True):
-    """An ``on_checkpoint`` hook that records checkpoints in a project store
-    (:meth:`rnxstudio.data.store.ProjectStore.add_model`) with their metrics and recipe."""
+    """An ``on_checkpoint`` hook that records checkpoints in a project (a session's or store's
+    ``add_model``) with their metrics and recipe. A run keeps one ``<name>_best`` file that later
+    improvements overwrite, so the first improvement adds a model record and later ones update
+    it (``update_model``, when the target has one) instead of adding records for a file that
+    no longer holds their weights."""
+    recorded: dict[str, Any] = {}
 
     def record(path: Path, info: dict[str, Any]) -> None:
         if best_only and not info.get("best"):
@@ -226,8 +230,13 @@ def store_recorder(store: Any, *, name: str = "fine-tuned", best_only: bool = Tr
 
         meta = read_sidecar(path) or {}
         classes = [c["name"] for c in meta.get("classes", [])]
-        # the per-epoch file is recorded (``<name>_best`` is overwritten by later improvements)
-        store.add_model(path, name=f"{name} (epoch {info['epoch']})",
-                        classes=classes, metrics=info.get("metrics") or {}, recipe=info.get("recipe") or {})
+        label = f"{name} (epoch {info['epoch']})"
+        metrics, recipe = info.get("metrics") or {}, info.get("recipe") or {}
+        previous = recorded.get(str(path))
+        if previous is not None and hasattr(store, "update_model"):
+            store.update_model(previous, name=label, metrics=metrics)
+            return
+        rec = store.add_model(path, name=label, classes=classes, metrics=metrics, recipe=recipe)
+        recorded[str(path)] = getattr(rec, "id", None)
 
     return record

@@ -44,13 +44,18 @@ class InferenceClient(QObject):
         self.engine = engine
         self.runner = runner
         self.forward_passes = 0  # single-image forward passes actually run (counted on the model lane)
+        self.path = ""  # the loaded predictor's inference path and why (Predictor.describe())
+        self.path_warnings: list[str] = []  # e.g. bf16 asked for on a CPU without native bf16
 
     # ------------------------------------------------------------------ model
-    def set_model(self, model: Any, device: str = "auto") -> None:
+    def set_model(self, model: Any, device: str = "auto", *, precision: str = "auto", backend: str = "auto") -> None:
         """Use ``model`` from now on: a predictor, a BuiltModel (hot-swapped into the current
-        predictor when there is one) or a zero-argument factory returning either."""
+        predictor when there is one on the same device and inference path) or a zero-argument
+        factory returning either. ``precision``/``backend`` choose the inference path
+        (:mod:`rnxstudio.ml.precision`); after ``model_ready``, :attr:`path` says which path runs
+        and why, and :attr:`path_warnings` what the user should know about it."""
 
-        def load(ctx: JobContext) -> tuple[str, Any]:
+        def load(ctx: JobContext) -> tuple[str, Any, tuple[str, list[str]]]:
             from rnxstudio.ui.ml_import import import_ml
 
             slot = ctx.resources
@@ -60,21 +65,32 @@ class InferenceClient(QObject):
             else:
                 import_ml()
                 current = slot.predictor
-                if callable(getattr(current, "swap", None)) and device in ("auto", str(getattr(current, "device", ""))):
+                # a predictor handed in as it is counts as the automatic path
+                same_path = getattr(slot, "path_request", ("auto", "auto")) == (precision, backend)
+                if callable(getattr(current, "swap", None)) and same_path and \
+                        device in ("auto", str(getattr(current, "device", ""))):
                     current.swap(m)
                 else:
                     from rnxstudio.ml.predict import Predictor
 
-                    slot.predictor = Predictor(m, device=device)
+                    slot.predictor = Predictor(m, device=device, precision=precision, backend=backend)
+                    slot.path_request = (precision, backend)
                 slot.built = m
             names = getattr(slot.predictor, "class_names", None)
             where = getattr(slot.predictor, "device", "")
             desc = f"{len(names)} classes" if names is not None else type(slot.predictor).__name__
-            return (f"{desc} on {where}" if where else desc), slot.built
+            describe = getattr(slot.predictor, "describe", None)
+            choice = getattr(slot.predictor, "choice", None)
+            path = (describe() if callable(describe) else "", list(getattr(choice, "warnings", None) or []))
+            return (f"{desc} on {where}" if where else desc), slot.built, path
 
         self.engine.submit("load_model", load, latest_wins=True, priority=PRIORITY_MODEL,
-                           on_done=lambda r: self.model_ready.emit(*r),
+                           on_done=self._on_loaded,
                            on_error=lambda exc: self.model_failed.emit(f"cannot load the model: {exc}"))
+
+    def _on_loaded(self, result: tuple[str, Any, tuple[str, list[str]]]) -> None:
+        text, built, (self.path, self.path_warnings) = result
+        self.model_ready.emit(text, built)
 
     # ------------------------------------------------------------------ one image
     def request(self, image_id: int, payload: Payload) -> int:

@@ -36,6 +36,7 @@ from rnxstudio.ui.file_list import STATUS_LABELS
 from rnxstudio.ui.jobs import JobEngine
 from rnxstudio.ui.models import ActiveModel
 from rnxstudio.ui.session_qt import SessionQt
+from rnxstudio.ui.settings import app_settings
 
 MAX_RECENT = 10
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;All files (*)"
@@ -46,7 +47,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("rnxstudio")
         self.setAcceptDrops(True)
-        self.settings = settings or QSettings()
+        self.settings = settings if settings is not None else app_settings()
         self.last_error: tuple[str, str] | None = None
         self._closing = False
 
@@ -187,7 +188,7 @@ class MainWindow(QMainWindow):
 
         from rnxstudio.ui.theme import apply_theme
 
-        QSettings().setValue("theme", theme)
+        self.settings.setValue("theme", theme)
         apply_theme(QApplication.instance(), theme)
 
     # ---- opening ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -22,12 +22,16 @@ from rnxstudio.ui.ml_import import import_ml
 
 @dataclass
 class ModelChoice:
-    """What the user picked: a zoo member or a checkpoint file, and a device."""
+    """What the user picked: a zoo member (or ``coco:<name>``, a published detectron2 /
+    mmdetection file from ``ml.convert.catalog``) or a checkpoint file, a device and the
+    inference path (``precision``/``backend``, see ``ml.precision``)."""
 
     zoo_name: str | None = None
     checkpoint: str | None = None
     device: str = "auto"
     pretrained_backbone: bool = True
+    precision: str = "auto"
+    backend: str = "auto"
 
     @property
     def title(self) -> str:
@@ -35,14 +39,32 @@ class ModelChoice:
             return Path(self.checkpoint).name
         return self.zoo_name or "?"
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelChoice | None:
+        """A choice saved by :meth:`to_dict` (unknown keys ignored), None if it names nothing."""
+        known = {f.name for f in fields(cls)}
+        choice = cls(**{k: v for k, v in (d or {}).items() if k in known})
+        return choice if choice.zoo_name or choice.checkpoint else None
+
+
+CATALOG_PREFIX = "coco:"  # ModelChoice.zoo_name of a published detectron2 / mmdetection detector
+
 
 def build_for_project(choice: ModelChoice, class_names: list[str]):
     """Runs on the model lane: build or load the model through the one resolver."""
     import_ml()
     from rnxstudio.ml.resolve import resolve
 
-    return resolve(choice.checkpoint or choice.zoo_name or "", class_names=class_names or ["object"],
-                   pretrained_backbone=choice.pretrained_backbone)
+    ref = choice.checkpoint or choice.zoo_name or ""
+    if ref.startswith(CATALOG_PREFIX):  # a published COCO detector: converted once, then a checkpoint
+        from rnxstudio.ml.convert_weights import converted_checkpoint
+
+        ref = str(converted_checkpoint(ref[len(CATALOG_PREFIX):]))
+        return resolve(ref)  # its own (COCO) classes: the class-mapping step maps them to the project's
+    return resolve(ref, class_names=class_names or ["object"], pretrained_backbone=choice.pretrained_backbone)
 
 
 def weights_origin(built, choice: ModelChoice | None = None) -> str:
@@ -67,6 +89,7 @@ class ActiveModel(QObject):
         self.text = ""
         self.origin = ""
         self.warnings: list[str] = []
+        self.path = ""  # the inference path and why (Predictor.describe()), for the status bar
         self._prewarm: threading.Thread | None = None
         self.client.model_ready.connect(self._on_ready)
         self.client.model_failed.connect(self._on_failed)
@@ -78,12 +101,14 @@ class ActiveModel(QObject):
         self.loaded = False
         self.loading.emit(choice.title)
         names = list(class_names)
-        self.client.set_model(lambda: build_for_project(choice, names), choice.device)
+        self.client.set_model(lambda: build_for_project(choice, names), choice.device,
+                              precision=choice.precision, backend=choice.backend)
 
     def hot_swap(self, checkpoint: str, class_names: list[str]) -> None:
         """Make a (new) checkpoint the pre-labeling model without restarting anything."""
-        device = self.choice.device if self.choice else "auto"
-        self.load(ModelChoice(checkpoint=checkpoint, device=device), class_names)
+        old = self.choice or ModelChoice()
+        self.load(ModelChoice(checkpoint=checkpoint, device=old.device, precision=old.precision,
+                              backend=old.backend), class_names)
 
     @property
     def active_checkpoint(self) -> str | None:
@@ -100,7 +125,8 @@ class ActiveModel(QObject):
             name = self.choice.zoo_name if self.origin == "shipped" else built.spec.name
             text = f"{name} ({self.origin} weights), {text}"
         self.text = text
-        self.warnings = list(getattr(built, "warnings", []) or [])
+        self.warnings = list(getattr(built, "warnings", []) or []) + list(self.client.path_warnings)
+        self.path = self.client.path
         self.changed.emit(text)
         if built is not None:
             self.built_ready.emit(built)

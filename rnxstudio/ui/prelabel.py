@@ -7,14 +7,13 @@ the status bar honest about what kind of weights are producing them.
 
 from __future__ import annotations
 
-import os
-
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
 
 from rnxstudio.core.model import ImageStatus
 from rnxstudio.ui.context import AppContext
 from rnxstudio.ui.jobs import MODEL_LANE
+from rnxstudio.ui.model_choice import choice_for_project, remember_choice, remembered_choice
 from rnxstudio.ui.models import ModelChoice
 
 
@@ -30,13 +29,15 @@ class PrelabelController(QObject):
         self._batch_running = False
 
         self.sb_model = QLabel("model: none", ctx.window)
+        self.sb_path = QLabel("", ctx.window)  # the inference path and why (Predictor.describe())
+        self._remember_next = False
         self.busy = QProgressBar(ctx.window)
         self.busy.setMaximumWidth(160)
         self.busy.setVisible(False)
         self.cancel_button = QPushButton("Cancel", ctx.window)
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.client.cancel_batch)
-        for w in (self.sb_model, self.busy, self.cancel_button):
+        for w in (self.sb_model, self.sb_path, self.busy, self.cancel_button):
             ctx.status.add_widget(w)
 
         m, c = self.models, self.client
@@ -51,8 +52,8 @@ class PrelabelController(QObject):
         c.batch_finished.connect(self._on_batch_finished)
         ctx.jobs.busy_changed.connect(self._on_busy)
         ctx.nav.image_ready.connect(self._on_image_ready)
-        ctx.nav.project_opened.connect(self._on_project_opened)
         ctx.session.closed.connect(c.cancel_requests)
+        ctx.nav.project_opened.connect(self._on_project_opened)
         ctx.actions.handle(prelabel_current=self.prelabel_current, auto_prelabel=self.set_auto)
         # Importing torch holds the interpreter lock for seconds. Do it once, early, while the
         # user is still looking at the first image, instead of when they pick a model.
@@ -63,20 +64,20 @@ class PrelabelController(QObject):
         store = self.ctx.nav.store
         return [c.name for c in store.categories()] if store is not None else []
 
-    def load(self, choice: ModelChoice) -> None:
-        """Build/load on the model lane; the status bar follows."""
+    def load(self, choice: ModelChoice, *, remember: bool = False) -> None:
+        """Build/load on the model lane; the status bar follows. ``remember``: the user chose it,
+        so it is the model of the next start once it has loaded."""
+        self._remember_next = remember
         self.models.load(choice, self.class_names())
 
-    def _on_project_opened(self, store) -> None:
-        """A project that names its model (the demo: the shipped ``demo`` detector) opens with it
-        selected, unless the user has already chosen one in this window."""
-        from rnxstudio.data.demo_project import preferred_model
+    def remembered(self) -> ModelChoice | None:
+        return remembered_choice(self.ctx.settings)
 
-        ref = preferred_model(store)
-        if not ref or self.models.choice is not None:
-            return
-        choice = ModelChoice(checkpoint=ref) if os.path.isfile(ref) else ModelChoice(zoo_name=ref)
-        self.load(choice)
+    def _on_project_opened(self, store) -> None:
+        """Load the project's preferred model on its first open, else the remembered choice."""
+        choice = choice_for_project(self.ctx.settings, store)
+        if choice is not None and (choice != self.models.choice or not self.models.loaded):
+            self.load(choice)
 
     def _on_model_ready(self, text: str) -> None:
         m = self.models
@@ -85,13 +86,20 @@ class PrelabelController(QObject):
             warn += " (" + "; ".join(m.warnings) + ")"
         self.sb_model.setText(f"model: {text}")
         self.sb_model.setToolTip(text + warn)
+        self.sb_path.setText(m.path)
+        self.sb_path.setToolTip("How the model runs here and why (docs/PERFORMANCE.md)")
+        if self._remember_next and m.choice is not None:
+            remember_choice(self.ctx.settings, m.choice)
+        self._remember_next = False
         if warn:
             self.ctx.status.message(f"Loaded {text}{warn}", 15000)
         if self.auto:
             self.prelabel_current()
 
     def _on_model_failed(self, text: str) -> None:
+        self._remember_next = False
         self.sb_model.setText("model: none")
+        self.sb_path.setText("")
         self.ctx.status.error("Model", text)
 
     # ---- single image -------------------------------------------------------------------------

@@ -35,9 +35,7 @@ def test_shortcut_rows_come_from_the_table():
 
 
 def test_theme_switch(window):
-    from PySide6.QtCore import QSettings
-
     window.actions_by_id["theme_dark"].trigger()
-    assert QSettings().value("theme") == "dark"
+    assert window.settings.value("theme") == "dark"
     window.actions_by_id["theme_system"].trigger()
-    assert QSettings().value("theme") == "system"
+    assert window.settings.value("theme") == "system"

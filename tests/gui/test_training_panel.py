@@ -225,7 +225,7 @@ def test_close_during_training_joins_the_thread(window, qtbot, labelled, qt_mess
     assert "still running" in window.last_error[1]
     window.close()
     assert not window.jobs.alive()
-    cancel_ckpt = tr.run.run_dir / "checkpoints" / "model_cancel.safetensors"
+    cancel_ckpt = tr.run.run_dir / "checkpoints" / "model_last.safetensors"
     assert cancel_ckpt.is_file()  # resumable
     assert not any("QThread" in m for m in qt_messages), qt_messages
 

@@ -171,7 +171,7 @@ def test_closing_the_generator_leaves_a_resumable_checkpoint(shapes, tmp_path):
         if r.kind == "step" and r.step == 1:
             break
     gen.close()
-    ckpt = tmp_path / "run" / "model_cancel.safetensors"
+    ckpt = tmp_path / "run" / "model_last.safetensors"
     assert ckpt.is_file() and load_train_state(ckpt)["step"] == 1
 
 

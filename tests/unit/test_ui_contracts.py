@@ -25,7 +25,8 @@ HEADLESS = Path(__file__).resolve().parents[1] / "headless"
 STORE_WRITES = {
     "add_category", "update_category", "delete_category", "restore_category", "set_box_category", "add_images",
     "set_image_size", "set_image_error", "set_missing", "set_status", "add_box", "add_boxes", "update_box",
-    "delete_box", "set_predictions", "import_labelset", "add_model", "add_training_run", "update_training_run",
+    "delete_box", "set_predictions", "import_labelset", "add_model", "update_model", "add_training_run",
+    "update_training_run",
     "set_meta", "set_root", "transaction", "_q", "_insert_box", "_mark_in_progress", "close",
 }
 WRITING_FUNCTIONS = {"fill_image_sizes", "export_labels", "import_labels", "write_snapshot", "write_frames",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from rnxstudio.ui.jobs import TRAIN_LANE, JobContext
 from rnxstudio.ui.training.compare_runs import CompareMixin, eval_kwargs
 from rnxstudio.ui.training.jobs import finetune_items, import_trainer
 from rnxstudio.ui.training.options import FinetuneOptions, recommended_options
+from rnxstudio.ui.training import runs as run_list
 from rnxstudio.ui.training.panel import TrainingPanel
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,14 @@ class TrainingController(QObject, CompareMixin):
         self.compare_results: dict[str, Any] | None = None
         self._compare_runs: dict[str, int] = {}
         self.panel.cancel_button.clicked.connect(self.cancel)
-        self.panel.resume_button.clicked.connect(self.resume)
+        self.panel.resume_button.clicked.connect(lambda _checked=False: self.resume())
         self.panel.results_button.clicked.connect(self.show_results)
         ctx.jobs.busy_changed.connect(lambda lane, _on: self._refresh_buttons() if lane == TRAIN_LANE else None)
         ctx.session.models_changed.connect(self._on_model_recorded)
+        ctx.session.runs_changed.connect(lambda _run_id: self.refresh_runs())
+        ctx.nav.project_opened.connect(lambda _store: self.refresh_runs(select_latest=True))
+        self.panel.run_selected.connect(lambda _run_id: self._refresh_buttons())
+        self._resumable: set[int] = set()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -96,10 +101,29 @@ class TrainingController(QObject, CompareMixin):
         self.ctx.models.wait_ml_ready()
 
     def _refresh_buttons(self) -> None:
-        run = self.run
         running = any(self.ctx.jobs.active(k) is not None for k in ("train", "compare"))
-        self.panel.set_state(running=running, resumable=bool(run and run.status == "cancelled" and run.resume_from),
+        self.panel.set_state(running=running, resumable=self.selected_run() in self._resumable,
                              has_results=self.results_dialog is not None)
+
+    # ------------------------------------------------------------------ the project's runs
+    def _active_run_id(self) -> int | None:
+        run = self.run
+        return run.run_id if run is not None and run.session is self.session and run.status == "running" else None
+
+    def selected_run(self) -> int | None:
+        return self.panel.selected_run_id()
+
+    def refresh_runs(self, *, select_latest: bool = False) -> None:
+        """List the project's runs from the store (they outlive the app) and which can resume."""
+        store = self.store
+        records = store.training_runs() if store is not None else []
+        active = self._active_run_id()
+        self._resumable = {r.id for r in records if run_list.resumable(r, active)}
+        keep = None if select_latest else self.selected_run()
+        if keep is None and records:
+            keep = active or records[-1].id
+        self.panel.set_runs(run_list.COLUMNS, [run_list.row(r, active) for r in records], keep)
+        self._refresh_buttons()
 
     def _error(self, title: str, message: str) -> None:
         self.ctx.status.error(title, message)
@@ -181,6 +205,7 @@ class TrainingController(QObject, CompareMixin):
         dlg = FinetuneDialog(self.ctx.window, defaults=defaults or self.default_options(),
                              zoo=[(n, t) for n, t, _d in zoo_entries()],
                              active_checkpoint=self.ctx.models.active_checkpoint,
+                             checkpoints=run_list.base_checkpoints(store),
                              class_names=self.class_names(), counts=counts, devices=device_entries())
         dlg.estimate_requested.connect(lambda opts: self.estimate(opts))
         self.dialog = dlg
@@ -256,10 +281,12 @@ class TrainingController(QObject, CompareMixin):
             return False
         run_dir, snap = made
         cfg = opts.to_config(out_dir=run_dir / "checkpoints", coco=snap.coco, images=snap.image_root)
-        config = dict(cfg.recipe(), selection=opts.selection, base=opts.base)
+        config = dict(cfg.recipe(), selection=opts.selection, base=opts.base, run_dir=str(run_dir),
+                      options=asdict(opts))
         run_id = self.session.add_training_run(config=config, snapshot_path=str(snap.coco))
         self.run = RunState(run_id, run_dir, cfg, opts, snap, self.session)
         self.results_dialog = None
+        self.refresh_runs(select_latest=True)
         self.panel.clear(f"Run {run_id}: {Path(opts.base).name} on {snap.summary()} → {run_dir}")
         self.panel.setVisible(True)
         self.panel.raise_()
@@ -279,12 +306,47 @@ class TrainingController(QObject, CompareMixin):
             for kind in ("train", "compare", "estimate", "evaluate"):
                 self.ctx.jobs.cancel(kind)
 
-    def resume(self) -> bool:
-        run = self.run
-        if run is None or run.status != "cancelled" or not run.resume_from:
+    def _restore_run(self, run_id: int) -> RunState | None:
+        """The RunState of a run recorded in the project (after a restart), ready to resume."""
+        from rnxstudio.data.snapshot import Snapshot
+        from rnxstudio.ml import run_files
+        from rnxstudio.ml.train_config import TrainConfig
+
+        rec = next((r for r in self.store.training_runs() if r.id == run_id), None)
+        point = run_files.resume_point(rec.config) if rec is not None else None
+        if rec is None or point is None:
+            return None
+        cfg = TrainConfig.from_recipe(rec.config)
+        known = {f for f in FinetuneOptions.__dataclass_fields__}
+        opts = FinetuneOptions(**{k: v for k, v in (rec.config.get("options") or {}).items() if k in known})
+        if not rec.config.get("options"):
+            opts.base = str(rec.config.get("base") or cfg.model)
+        snap = Snapshot(coco=Path(str(cfg.coco)), image_root=Path(str(cfg.images)), images=0, boxes=0,
+                        class_names=run_list.class_names_of(str(cfg.coco)), selection=opts.selection)
+        run_dir = Path(rec.config.get("run_dir") or Path(str(cfg.out_dir)).parent)
+        return RunState(run_id, run_dir, cfg, opts, snap, self.session, status="cancelled", resume_from=str(point),
+                        model_id=rec.model_id, metrics=dict(rec.metrics))
+
+    def resume(self, run_id: int | None = None) -> bool:
+        """Continue the selected (or given) cancelled or interrupted run from its last checkpoint,
+        in this session or one recorded before a restart."""
+        run_id = run_id if run_id is not None else self.selected_run()
+        if run_id is None and self.run is not None:
+            run_id = self.run.run_id
+        if run_id is None or run_id not in self._resumable or not self._check_ready():
             return False
-        if not self._check_ready():
+        run = self.run if self.run is not None and self.run.run_id == run_id and self.run.session is self.session \
+            else self._restore_run(run_id)
+        if run is None:
             return False
+        from rnxstudio.ml import run_files
+
+        run.resume_from = str(run_files.resume_point(run.cfg.recipe()) or run.resume_from)
+        self.run = run
+        self.results_dialog = None
+        if not self.panel.steps:
+            self.panel.clear(f"Run {run_id}: resumed from {run.resume_from}")
+        self.panel.setVisible(True)
         run.status = "running"
         self._update_run(status="running")
         self.panel.append_log(f"resuming from {Path(run.resume_from).name}")
@@ -301,9 +363,16 @@ class TrainingController(QObject, CompareMixin):
         from rnxstudio.ml.train_state import store_recorder
 
         try:
-            store_recorder(session, name="compare" if label else f"run {run_id}")(Path(path), info)
-            model = session.store.models()[-1]
-            session.update_training_run(run_id, model_id=model.id, metrics=info.get("metrics") or {})
+            metrics = info.get("metrics") or {}
+            known = self.run.model_id if not label and self.run is not None and self.run.run_id == run_id else None
+            if known is not None and any(m.id == known and m.checkpoint == str(path) for m in session.store.models()):
+                # the run's `best` file now holds better weights: update its record, not a new one
+                session.update_model(known, name=f"run {run_id} (epoch {info['epoch']})", metrics=metrics)
+                model = next(m for m in session.store.models() if m.id == known)
+            else:
+                store_recorder(session, name="compare" if label else f"run {run_id}")(Path(path), info)
+                model = session.store.models()[-1]
+            session.update_training_run(run_id, model_id=model.id, metrics=metrics)
             if not label and self.run is not None:
                 self.run.model_id = model.id
                 self.run.metrics = dict(info.get("metrics") or {})

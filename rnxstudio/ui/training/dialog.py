@@ -33,13 +33,17 @@ class FinetuneDialog(QDialog):
 
     def __init__(self, parent: QWidget | None, *, defaults: FinetuneOptions, zoo: list[tuple[str, str]],
                  active_checkpoint: str | None, class_names: list[str], counts: dict[str, int],
-                 devices: list[tuple[str, str]]):
+                 devices: list[tuple[str, str]], checkpoints: list[tuple[str, str]] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Fine-tune")
         self._lr_device = defaults.device
         self.base = QComboBox(self)
         if active_checkpoint:
             self.base.addItem(f"Active checkpoint: {active_checkpoint}", active_checkpoint)
+        for label, path in checkpoints or []:  # finished runs of this project: fine-tune on from them
+            if path != active_checkpoint:
+                self.base.addItem(label, path)
+                self.base.setItemData(self.base.count() - 1, path, Qt.ToolTipRole)
         for name, title in zoo:
             self.base.addItem(title, name)
         idx = self.base.findData(defaults.base)

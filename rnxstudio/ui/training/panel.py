@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDockWidget,
     QGridLayout,
@@ -17,6 +18,8 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +34,8 @@ def fmt_seconds(s: float) -> str:
 
 
 class TrainingPanel(QDockWidget):
+    run_selected = Signal(object)  # run id (int) or None
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Training", parent)
         self.setObjectName("dock_training")
@@ -55,6 +60,11 @@ class TrainingPanel(QDockWidget):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(MAX_LOG_LINES)
         self.log.setMaximumHeight(110)
+        self.runs = QTreeWidget(body)  # the project's runs (from the store: they outlive the app)
+        self.runs.setRootIsDecorated(False)
+        self.runs.setMaximumHeight(110)
+        self.runs.setToolTip("This project's fine-tuning runs; select a cancelled or interrupted run to resume it")
+        self.runs.currentItemChanged.connect(lambda cur, _prev: self.run_selected.emit(self.selected_run_id()))
 
         buttons = QHBoxLayout()
         for b in (self.cancel_button, self.resume_button, self.results_button):
@@ -72,6 +82,7 @@ class TrainingPanel(QDockWidget):
         lay.addWidget(self.progress)
         lay.addWidget(self.stats)
         lay.addLayout(buttons)
+        lay.addWidget(self.runs)
         lay.addWidget(self.log)
         self.setWidget(body)
         self.clear()
@@ -125,7 +136,10 @@ class TrainingPanel(QDockWidget):
         """Show one :class:`~rnxstudio.ml.train_config.Progress` record."""
         if p.message:
             self.append_log(p.message if p.kind != "step" else f"step {p.step}: {p.message}")
-        if p.total_steps:
+        if p.kind == "done":  # a run that ended (time budget, epochs) ends at 100 %
+            self.progress.setRange(0, max(1, int(p.step)))
+            self.progress.setValue(self.progress.maximum())
+        elif p.total_steps:
             self.progress.setRange(0, int(p.total_steps))
             self.progress.setValue(min(int(p.step), int(p.total_steps)))
         if p.kind == "step" and p.losses:
@@ -178,6 +192,27 @@ class TrainingPanel(QDockWidget):
 
     def append_log(self, text: str) -> None:
         self.log.appendPlainText(text)
+
+    def set_runs(self, header: tuple[str, ...], rows: list[tuple[str, ...]], select: int | None) -> None:
+        """Show the project's runs (``rows[i][0]`` is the run id) and select run ``select``."""
+        self.runs.blockSignals(True)
+        self.runs.clear()
+        self.runs.setHeaderLabels(list(header))
+        for r in rows:
+            item = QTreeWidgetItem(list(r))
+            self.runs.addTopLevelItem(item)
+            if select is not None and r[0] == str(select):
+                self.runs.setCurrentItem(item)
+        for col in range(len(header)):
+            self.runs.resizeColumnToContents(col)
+        self.runs.blockSignals(False)
+        if rows and self.title.text().startswith("No run yet"):
+            self.title.setText(f"{len(rows)} run{'s' if len(rows) != 1 else ''} in this project: select a "
+                               "cancelled or interrupted one to resume it. Model → Fine-tune… starts a new one.")
+
+    def selected_run_id(self) -> int | None:
+        item = self.runs.currentItem()
+        return int(item.text(0)) if item is not None else None
 
     def set_state(self, *, running: bool, resumable: bool, has_results: bool) -> None:
         self.cancel_button.setEnabled(running)
