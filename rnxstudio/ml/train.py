@@ -460,6 +460,8 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
                             tr.steps_per_epoch * cfg.eval_every, tr.total_steps, cap)
                         if planned is not None and planned != tr.total_steps:
                             tr.set_total(planned)  # the learning rate stays continuous (ml/schedule.py)
+                            replanned = f"re-planned {tr.total_steps} steps for {cfg.minutes:g} min"
+                            note = f"{note}; {replanned}" if note else replanned
                     scores = (f", val AP {result.map:.3f} AP50 {result.metrics['AP50'] or 0:.3f}"
                               if result is not None else "")
                     yield _progress(tr, "checkpoint", eval=result, checkpoint=str(path) if path else None,

@@ -119,24 +119,35 @@ def _run(cfg):
 
 @pytest.mark.parametrize("stop_at", ["cancel", "epoch"])
 def test_resumed_run_with_an_average_ends_with_the_same_weights(shapes, tmp_path, stop_at):
+    """``cancel``: resume from the cancel checkpoint (live weights). ``epoch``: resume from the
+    ``last`` checkpoint written at the epoch-1 validation (it holds the average; its trainer
+    state holds the live weights, which the resume puts back)."""
+    import shutil
+
+    from rnxstudio.ml.run_files import state_file
     from rnxstudio.ml.train import finetune
 
-    full = _run(_cfg(shapes, tmp_path / "a"))
-    end_a = _weights(tmp_path / "a" / "model_epoch002.safetensors")
+    full = _run(_cfg(shapes, tmp_path / "a", checkpoint_every_min=0))
+    end_a = _weights(tmp_path / "a" / "model_last.safetensors")
 
     cancel = threading.Event()
     first = []
-    for r in finetune(_cfg(shapes, tmp_path / "b", cancel=cancel)):
+    saved = tmp_path / "at_epoch1"
+    for r in finetune(_cfg(shapes, tmp_path / "b", cancel=cancel, checkpoint_every_min=0)):
         first.append(r)
         if r.kind == "checkpoint" and r.epoch == 1:
+            assert r.checkpoint.endswith("model_last.safetensors")
+            saved.mkdir()
+            for f in (r.checkpoint, r.checkpoint.replace(".safetensors", ".json"), state_file(r.checkpoint)):
+                shutil.copy(f, saved)
             cancel.set()  # stops before step 4
     assert first[-1].kind == "cancelled"
     live = _weights(first[-1].checkpoint)  # a cancel checkpoint holds the live weights...
-    average = _weights(tmp_path / "b" / "model_epoch001.safetensors")  # ...an epoch checkpoint the average
+    average = _weights(saved / "model_last.safetensors")  # ...one written at validation the average
     assert any(not torch.equal(live[k], v) for k, v in average.items())
-    resume = first[-1].checkpoint if stop_at == "cancel" else str(tmp_path / "b" / "model_epoch001.safetensors")
-    second = _run(_cfg(shapes, tmp_path / "b", resume=resume))
+    resume = first[-1].checkpoint if stop_at == "cancel" else str(saved / "model_last.safetensors")
+    second = _run(_cfg(shapes, tmp_path / "b", resume=resume, checkpoint_every_min=0))
     assert [r.step for r in full if r.kind == "step"] == [r.step for r in first + second if r.kind == "step"]
-    end_b = _weights(tmp_path / "b" / "model_epoch002.safetensors")
+    end_b = _weights(tmp_path / "b" / "model_last.safetensors")
     for k, v in end_a.items():
         torch.testing.assert_close(end_b[k], v, rtol=1e-4, atol=1e-5)
