@@ -21,6 +21,11 @@ EXCLUDED_MODULES = [
     "matplotlib", "IPython", "jupyter_client",  # pycocotools' showAnns and pyqtgraph's notebook widgets only
     "pyqtgraph.examples", "pyqtgraph.jupyter", "pyqtgraph.opengl",
     "torch.utils.tensorboard", "tensorboard",   # the app logs its own curves
+    # The optional OpenVINO backend (pip extra [openvino]) stays out even when the build venv has it:
+    # hundreds of MB more, and its model conversion runs `sys.executable -m rnxstudio.ml.openvino_backend`,
+    # which the frozen launcher does not run. Without it the app resolves every CPU run to torch
+    # (rnxstudio.ml.precision.openvino_available() is False); smoke_bundle.py checks both.
+    "openvino", "openvino_telemetry",
     # Qt modules that nothing in the app, pyqtgraph or qtawesome uses (and their libraries/plugins)
     "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtQuickControls2",
     "PySide6.QtQuickTest", "PySide6.QtDesigner", "PySide6.QtHelp", "PySide6.QtUiTools",

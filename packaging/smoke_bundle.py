@@ -5,15 +5,25 @@
 
 Each line is one library the app needs on some path, exercised (not only imported): torchvision's
 compiled operators, pycocotools' extension, OpenCV's image and video decoders, safetensors, the
-Qt plugins the window uses (platforms, SVG icons) and, in the cpu flavour, the hidden GPU.
+Qt plugins the window uses (platforms, SVG icons) and, in the cpu flavour, the hidden GPU. Then
+every module of the source tree next to this script is imported from the bundle (so a module
+that only some menu, subcommand or benchmark imports lazily cannot be missing), and the optional
+OpenVINO backend is checked to be left out with the app falling back to torch.
 Exits 1 naming the first thing that is missing.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import sys
 import tempfile
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parents[1] / "rnxstudio"
+# Left out of the bundle on purpose (packaging/bundle_trim.py says why); the app must do without.
+OPTIONAL = ("openvino",)
 
 
 def check(flavour: str, video: str) -> list[str]:
@@ -76,7 +86,59 @@ def check(flavour: str, video: str) -> list[str]:
         lines.append("cpu flavour: GPU hidden (CUDA_VISIBLE_DEVICES='')")
     else:
         lines.append(f"cuda flavour: torch.cuda.is_available() = {gpu}")
+    lines.append(import_every_module(source_modules(SOURCE)))
+    lines.append(optional_left_out())
     return lines
+
+
+def source_modules(package_dir: Path) -> list[str]:
+    """Dotted names of every module and package under ``package_dir`` (a source tree), except
+    ``__main__`` modules, which run the app when imported."""
+    names = []
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = path.relative_to(package_dir.parent).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def import_every_module(names: list[str]) -> str:
+    """Import each module; frozen, each must come from the bundle, not from the source tree."""
+    missing = []
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - collect them all, then name them
+            missing.append(f"{name} ({type(exc).__name__}: {exc})")
+            continue
+        where = getattr(module, "__file__", "") or ""
+        if getattr(sys, "frozen", False) and not where.startswith(sys._MEIPASS):
+            missing.append(f"{name} (imported from {where}, not from the bundle)")
+    if missing:
+        raise ImportError(f"{len(missing)} of {len(names)} modules do not import: " + "; ".join(missing))
+    return f"{names[0].split('.')[0]}: all {len(names)} modules of the source tree import"
+
+
+def optional_left_out() -> str:
+    """Frozen: OpenVINO is not in the bundle, inference resolves to torch, and asking for OpenVINO
+    says how to get it instead of failing deep inside."""
+    from rnxstudio.ml.precision import openvino_available, resolve
+
+    if not getattr(sys, "frozen", False):
+        return f"openvino: not checked unfrozen (installed here: {openvino_available()})"
+    present = [name for name in OPTIONAL if importlib.util.find_spec(name) is not None]
+    assert not present, f"left out on purpose but bundled: {present}"
+    assert not openvino_available()
+    choice = resolve("cpu")
+    assert choice.backend == "torch", choice
+    try:
+        resolve("cpu", backend="openvino")
+    except ValueError as exc:
+        assert "openvino" in str(exc).lower(), exc
+    else:
+        raise AssertionError("backend='openvino' resolved without OpenVINO in the bundle")
+    return f"openvino: left out; cpu inference resolves to {choice.name} ({choice.reason})"
 
 
 def main() -> int:

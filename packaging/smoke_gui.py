@@ -2,17 +2,18 @@
 
     RNXSTUDIO_FROZEN_SCRIPT=packaging/smoke_gui.py dist/rnxstudio/rnxstudio OUT_DIR [MODEL]
 
-Does what a user does, through the window's own actions: File > Open Demo Project, Model >
-Choose Model (the real dialog, set to MODEL — default the tiny zoo model — on the CPU), then
-Go > Next Image to the first unlabeled image, Model > Pre-label Current Image until the
-model has loaded. It passes once the project file
+Does what a user does, through the menus a user sees (found by their text, as on screen):
+File > Open Demo Project, Go > Next Image to the first unlabeled image, Model > Choose Model
+(the real dialog: MODEL, default the tiny zoo model, on the CPU, then its OK button), and
+Model > Pre-label Current Image until the model has loaded. It passes once the project file
 holds predicted boxes; it saves OUT_DIR/prelabel.png (the window) either way and exits 1 with
 the reason on failure. Runs unfrozen too (``python packaging/smoke_gui.py OUT``) to check this
 script itself against a changed ui.
 
-Only the action ids (rnxstudio/ui/actions.py), the model dialog's combo boxes (found by their
-item data) and the project file's ``boxes.source`` / ``images.status`` columns are assumed; if the ui renames them,
-this script says which one it could not find.
+Assumed: the menu and entry texts above (not object names or module layout, so the ui can be
+reorganised freely), the model dialog's combo boxes offering MODEL and "cpu" as item data, and
+the project file's ``boxes.source`` / ``images.status`` columns. If one is missing, the failure
+names it and lists what the menu does offer.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ def main() -> int:
 
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QAction
-    from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QMessageBox, QSlider
+    from PySide6.QtWidgets import (
+        QApplication,
+        QComboBox,
+        QDialog,
+        QDialogButtonBox,
+        QMessageBox,
+        QRadioButton,
+        QSlider,
+    )
 
     from rnxstudio.core.paths import demo_dir
     from rnxstudio.data.project import project_file_for
@@ -58,12 +67,35 @@ def main() -> int:
         window.close()
         app.quit()
 
-    def action(action_id: str) -> QAction:
-        found = window.findChild(QAction, action_id)
-        if found is None:
-            raise LookupError(f"the main window has no action {action_id!r} (ui/actions.py changed? "
-                              "update packaging/smoke_gui.py)")
-        return found
+    def plain(text: str) -> str:
+        """A menu text as the user reads it: no mnemonic '&', no trailing '…', no shortcut."""
+        return text.split("\t")[0].replace("&", "").rstrip("…").rstrip(".").strip()
+
+    def menu_entry(path: str) -> QAction:
+        """``"Model > Pre-label Current Image"``: the visible, enabled entry under the menu bar."""
+        entries = window.menuBar().actions()
+        where = "the menu bar"
+        for depth, title in enumerate(path.split(" > ")):
+            shown = [a for a in entries if a.isVisible() and not a.isSeparator()]
+            found = next((a for a in shown if plain(a.text()) == title), None)
+            if found is None:
+                offered = ", ".join(plain(a.text()) for a in shown)
+                raise LookupError(f"{where} has no {title!r} (it offers: {offered}); the ui changed? "
+                                  "update packaging/smoke_gui.py")
+            if depth == path.count(" > "):
+                return found
+            if found.menu() is None:
+                raise LookupError(f"{title!r} in {where} is not a menu")
+            entries, where = found.menu().actions(), f"menu {title!r}"
+        raise AssertionError(path)
+
+    def choose(path: str) -> bool:
+        """Click a menu entry as a user would; False (nothing done) while it is greyed out."""
+        entry = menu_entry(path)
+        if not entry.isEnabled():
+            return False
+        entry.trigger()
+        return True
 
     def count(sql: str) -> int:
         """One number from the demo project file, read-only (the window is its only writer)."""
@@ -83,6 +115,9 @@ def main() -> int:
             if not isinstance(dlg, QDialog):
                 QTimer.singleShot(200, fill_model_dialog)  # not open yet (it imports torch first)
                 return
+            for radio in dlg.findChildren(QRadioButton):
+                if plain(radio.text()).lower().startswith("zoo"):
+                    radio.setChecked(True)  # a zoo model, not a checkpoint file
             picked = {"model": False, "cpu": False}
             for combo in dlg.findChildren(QComboBox):
                 for key, data in (("model", model), ("cpu", "cpu")):
@@ -94,8 +129,13 @@ def main() -> int:
                 dlg.reject()
                 raise LookupError(f"the model dialog offers no {[k for k, v in picked.items() if not v]} "
                                   f"entry for {model!r} / 'cpu'")
+            boxes = dlg.findChildren(QDialogButtonBox)
+            ok = boxes[0].button(QDialogButtonBox.StandardButton.Ok) if boxes else None
+            if ok is None:
+                dlg.reject()
+                raise LookupError("the model dialog has no OK button")
             log(f"model dialog: {model} on cpu, OK")
-            dlg.accept()
+            ok.click()
         except Exception as exc:  # noqa: BLE001 - any failure ends the smoke test with its reason
             state["error"] = f"{type(exc).__name__}: {exc}"
 
@@ -108,26 +148,28 @@ def main() -> int:
             if isinstance(modal, QMessageBox):  # the app reports a failure (model load, pre-label)
                 text = f"{modal.windowTitle()}: {modal.text()}"
                 modal.reject()
-                raise RuntimeError(f"the app showed an error: {text}")
+                raise RuntimeError(f"the app showed an error: {text}")  # noqa: TRY004 - not a type check
             if elapsed > TIMEOUT_S:
                 raise TimeoutError(f"no predictions after {TIMEOUT_S:.0f} s (step: {state['step']})")
             if modal is not None:  # a dialog of ours is open and runs its own loop
                 return
             step = state["step"]
             if step == "open demo":
-                log("window shown; File > Open Demo Project")
-                action("open_demo").trigger()
-                state["step"] = "wait project"
+                if choose("File > Open Demo Project"):
+                    log("window shown; File > Open Demo Project")
+                    state["step"] = "wait project"
             elif step == "wait project":
                 if project_file_for(demo_dir() / "images").is_file():
                     # the demo's labelled half comes first: go to the first unlabeled image
                     skip = count("SELECT COUNT(*) FROM images WHERE status = 'verified'")
                     for _ in range(skip):
-                        action("next_image").trigger()
+                        if not choose("Go > Next Image"):
+                            raise RuntimeError("Go > Next Image is greyed out with the demo project open")
                     log(f"demo project open; Go > Next Image x{skip}; Model > Choose Model")
                     state["step"] = "choosing"
                     QTimer.singleShot(200, fill_model_dialog)
-                    action("choose_model").trigger()  # returns when the dialog closes
+                    if not choose("Model > Choose Model"):  # returns when the dialog closes
+                        raise RuntimeError("Model > Choose Model is greyed out")
                     state["step"] = "pre-label"
             elif step == "pre-label":
                 predicted = count("SELECT COUNT(*) FROM boxes WHERE source = 'predicted'")
@@ -143,7 +185,7 @@ def main() -> int:
                     log(f"{predicted} predicted boxes in the project")
                 elif time.monotonic() - state["last_try"] > RETRY_S:
                     state["last_try"] = time.monotonic()
-                    action("prelabel_current").trigger()  # does nothing until the model has loaded
+                    choose("Model > Pre-label Current Image")  # does nothing until the model has loaded
             elif step == "settle" and time.monotonic() > state["settle_until"]:
                 finish(0, f"PASS: pre-labeled through the GUI ({state['predicted']} boxes)")
         except Exception as exc:  # noqa: BLE001

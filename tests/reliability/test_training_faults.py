@@ -19,7 +19,8 @@ def test_nan_after_a_good_epoch_keeps_the_last_good_checkpoint(tmp_path, monkeyp
     make_shapes_dataset(4, 64, seed=3, out_dir=data, max_objects=2, empty_every=0)
     cfg = TrainConfig(out_dir=tmp_path / "run", coco=data / "annotations.json", model="resnext_tiny_fpn",
                       pretrained_backbone=False, batch_size=2, size=64, max_size=96, optimizer="adamw",
-                      scale_jitter=False, seed=1, val_split=0.0, epochs=3, max_nonfinite=2)
+                      scale_jitter=False, seed=1, val_split=0.0, epochs=3, max_nonfinite=2,
+                      checkpoint_every_min=0.0)  # a resumable checkpoint at every epoch end
     real = train_mod._compute_losses
     calls = {"n": 0}
 

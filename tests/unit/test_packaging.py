@@ -121,3 +121,32 @@ def test_smoke_check_accepts_valid_results_and_names_each_kind_of_bad_one(tmp_pa
     # without ground truth (a video) only boxes and scores are checked
     _, pred = _coco(tmp_path, [{**good, "image_id": 31, "category_id": 7}])
     assert smoke_check.check_results("-", pred).startswith("1 detections on 1/? images")
+
+
+def test_smoke_bundle_lists_every_source_module_and_names_those_that_do_not_import(tmp_path, monkeypatch):
+    smoke_bundle = _load("smoke_bundle")
+    names = smoke_bundle.source_modules(REPO_ROOT / "rnxstudio")
+    # lazily imported ones too (benchmarks, the optional backend, GUI features), packages by name
+    for name in ("rnxstudio", "rnxstudio.bench.suite", "rnxstudio.ui.bench", "rnxstudio.ml.convert.arch",
+                 "rnxstudio.ml.openvino_backend", "rnxstudio.ui.inspector.panel", "rnxstudio.ui.training.dialog"):
+        assert name in names
+    assert "rnxstudio.__main__" not in names  # importing it would start the app
+    assert len(names) == sum(1 for _ in (REPO_ROOT / "rnxstudio").rglob("*.py")) - 1
+
+    pkg = tmp_path / "pkgx"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "fine.py").write_text("X = 1\n")
+    (pkg / "sub" / "broken.py").write_text("import a_module_the_bundle_lacks\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = smoke_bundle.source_modules(pkg)
+    assert found == ["pkgx", "pkgx.sub", "pkgx.sub.broken", "pkgx.sub.fine"]
+    with pytest.raises(ImportError, match=r"1 of 4 .*pkgx\.sub\.broken \(ModuleNotFoundError"):
+        smoke_bundle.import_every_module(found)
+    assert smoke_bundle.import_every_module([n for n in found if "broken" not in n]).startswith("pkgx: all 3")
+
+
+def test_optional_openvino_is_left_out_of_the_bundle():
+    # even when the build venv has the [openvino] extra: the frozen launcher cannot run its converter
+    assert {"openvino", "openvino_telemetry"} <= set(bundle_trim.EXCLUDED_MODULES)
