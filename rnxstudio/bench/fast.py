@@ -10,8 +10,9 @@ guard   each path on the guard model (``--guard-model``: the shipped demo detect
 growth  the auto path at three image sizes, per megapixel.
 
 Paths: "fold+cl fp32" (the previous default), "torch fp32" (fold + channels_last + sparse
-RoIAlign), "torch bf16" (where the CPU has native bf16), "openvino fp32" / "openvino bf16"
-(where OpenVINO is installed; bf16 where native). The run ends with two lines scripts read:
+RoIAlign), where the CPU has native bf16 "torch bf16 all" (the whole backbone + FPN in bf16) and
+"torch bf16 fp32-stem" (the same with the stem kept fp32: the torch bf16 path the app runs),
+"openvino fp32" / "openvino bf16" (where OpenVINO is installed; bf16 where native). The run ends with two lines scripts read:
 ``auto path: NAME, X.XXx vs eager fp32`` and ``accuracy guard: dAP=..., matched=...%, pass|fail``.
 """
 
@@ -26,7 +27,8 @@ from pathlib import Path
 CPU_PATHS = {
     "fold+cl fp32": "fold+channels_last",
     "torch fp32": "fold+channels_last+sparse_roi",
-    "torch bf16": "fold+channels_last+bf16+sparse_roi",
+    "torch bf16 all": "fold+channels_last+bf16+sparse_roi",
+    "torch bf16 fp32-stem": "fold+channels_last+bf16+fp32_stem+sparse_roi",
     "openvino fp32": "openvino+sparse_roi",
     "openvino bf16": "openvino+bf16+sparse_roi",
 }
@@ -41,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or comma-separated names: " + ", ".join(CPU_PATHS))
     parser.add_argument("--n", type=int, default=5, help="timed rounds (each runs eager and every path once)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "openvino"),
+                        help="the backend 'auto' may choose; 'torch' shows what a machine without the "
+                             "[openvino] extra runs (and leaves the OpenVINO paths out of 'native')")
     parser.add_argument("--guard-model", default="auto", help="auto | demo | a checkpoint file")
     parser.add_argument("--guard-images", type=int, default=200, help="generated validation scenes for the guard")
     parser.add_argument("--guard-train-minutes", type=float, default=5.0,
@@ -204,9 +209,10 @@ def run(args: argparse.Namespace) -> int:
     size = min(args.size, 160) if args.quick else args.size
     n = 1 if args.quick else max(1, args.n)
     info = cpu_info()
-    auto = resolve(args.device)
     try:
-        paths = select_paths(args.device, args.paths, native_bf16=info.native_bf16, have_openvino=openvino_available())
+        auto = resolve(args.device, backend=args.backend)
+        paths = select_paths(args.device, args.paths, native_bf16=info.native_bf16,
+                             have_openvino=openvino_available() and args.backend != "torch")
     except ValueError as exc:
         print(exc)
         return 2

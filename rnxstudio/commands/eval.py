@@ -40,6 +40,20 @@ def _load_data(args: argparse.Namespace):
         return from_labelset(session.store.to_labelset(verified_only=args.verified_only))
 
 
+def _project_class_map(args: argparse.Namespace, model_classes: list[str]) -> dict[str, int | None] | None:
+    """The project's class mapping for this model (what pre-label uses), None for a COCO file
+    or when the project has none (then classes match by name)."""
+    from pathlib import Path
+
+    from rnxstudio.commands import open_session_or_fail
+
+    if Path(args.source).suffix.lower() == ".json":
+        return None
+    with open_session_or_fail(args.source, sync=False) as session:
+        mapping = session.class_mapping(model_classes)
+    return dict(mapping.targets) if mapping is not None else None
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -61,12 +75,19 @@ def run(args: argparse.Namespace) -> int:
     recipe = (built.info or {}).get("recipe") or {}
     val_split = args.val_split if args.val_split is not None else float(recipe.get("val_split", 0.2))
     seed = args.split_seed if args.split_seed is not None else int(recipe.get("split_seed", 0))
-    unknown = [n for n in built.class_names if n not in data.class_names]
-    if unknown:
-        print(f"note: model classes not in the labels are ignored: {', '.join(unknown)}")
+    class_map = _project_class_map(args, list(built.class_names))
+    if class_map is not None:
+        unknown = [n for n in built.class_names if class_map.get(n) is None]
+        if unknown:
+            print(f"note: model classes the project's class mapping ignores: {', '.join(unknown)}")
+    else:
+        unknown = [n for n in built.class_names if n not in data.class_names]
+        if unknown:
+            print(f"note: model classes not in the labels are ignored: {', '.join(unknown)}")
     try:
         idx = split_indices(data, args.split, val_split, seed)
-        result = evaluate_model(built, data, idx, device=args.device, batch=args.batch, score_thresh=args.score)
+        result = evaluate_model(built, data, idx, device=args.device, batch=args.batch, score_thresh=args.score,
+                                class_map=class_map)
     except TrainingError as exc:
         raise CliError(str(exc)) from exc
     print(f"{args.model} on {args.source} ({args.split} split, {len(idx)} images)")

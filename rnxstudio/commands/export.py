@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--one-based", action="store_true", help="voc: PASCAL's 1-based pixel indices")
     parser.add_argument("--yolo-images", choices=("copy", "link"), default="copy",
                         help="yolo: copy the images beside the labels (default) or symlink them")
+    parser.add_argument("--provenance", action="store_true",
+                        help="coco: write how each box came to be (drawn / accepted / edited, model, score) as "
+                             "the annotation's attributes")
+    parser.add_argument("--corrected-only", action="store_true",
+                        help="export only images a person corrected (a box drawn or edited, or a prediction "
+                             "rejected): train on them with `rnxstudio train --coco`")
     parser.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
                         help="a new folder project includes sub-folders (default: yes)")
 
@@ -54,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
                                f"e.g. {existing[0]}); pass --force to replace them, or choose another --out")
             result = session.export_labels(args.format, out, verified_only=args.verified_only,
                                            keep_ids=not args.new_ids, voc_coords=args.voc_coords,
-                                           one_based=args.one_based, yolo_images=args.yolo_images, splits=args.splits)
+                                           one_based=args.one_based, yolo_images=args.yolo_images, splits=args.splits,
+                                           provenance=args.provenance, corrected_only=args.corrected_only)
         except (ExchangeError, LabelFormatError, ProjectError, OSError) as exc:
             raise CliError(str(exc)) from exc
     for item in result.skipped[:10]:

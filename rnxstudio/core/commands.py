@@ -22,7 +22,16 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import replace
 from typing import ContextManager, Protocol, runtime_checkable
 
-from rnxstudio.core.model import Box, BoxSource, ImageRecord, ImageStatus, InvalidBoxError, clip_box
+from rnxstudio.core.model import (
+    DUPLICATE_IOU,
+    Box,
+    BoxSource,
+    ImageRecord,
+    ImageStatus,
+    InvalidBoxError,
+    clip_box,
+    duplicates,
+)
 
 
 @runtime_checkable
@@ -44,6 +53,10 @@ class BoxStore(Protocol):
     def set_status(self, image_id: int, status: ImageStatus) -> None: ...
 
     def transaction(self) -> ContextManager[None]: ...
+
+    def remember_rejections(self, boxes: Iterable[Box]) -> None: ...
+
+    def forget_rejections(self, box_ids: Sequence[int]) -> None: ...
 
 
 def clip_to_image(box: Box, image: ImageRecord) -> Box:
@@ -180,7 +193,8 @@ class AddBox(Command):
 
 
 class DeleteBoxes(Command):
-    """Delete boxes (any source); undo brings them back with their ids."""
+    """Delete boxes (any source); undo brings them back with their ids. Deleting a prediction
+    rejects it: the store remembers it for that model version (undo forgets it again)."""
 
     def __init__(self, box_ids: Sequence[int], text: str | None = None) -> None:
         super().__init__()
@@ -195,8 +209,12 @@ class DeleteBoxes(Command):
 
     def _do(self, store: BoxStore) -> None:
         self._deleted = [store.delete_box(i) for i in self._ids]
+        store.remember_rejections(b for b in self._deleted if b.source is BoxSource.PREDICTED)
 
     def _undo(self, store: BoxStore) -> None:
+        rejected = [b.id for b in self._deleted if b.source is BoxSource.PREDICTED]
+        if rejected:
+            store.forget_rejections(rejected)
         for box in self._deleted:
             _readd(store, box)
 
@@ -262,6 +280,13 @@ def _touched_source(box: Box) -> BoxSource:
     return BoxSource.ACCEPTED if box.source is BoxSource.PREDICTED else box.source
 
 
+def _touched(box: Box, **changes) -> Box:
+    """``box`` changed by a person: a model's box (a prediction, or one accepted) becomes an
+    edited prediction (provenance "edited"); a drawn box stays drawn."""
+    edited = box.edited or box.source is not BoxSource.MANUAL
+    return replace(box, source=_touched_source(box), edited=edited, **changes)
+
+
 class MoveResizeBox(_UpdateBoxes):
     """Set a box's corners (clipped to its image). Quick moves of one box merge into one step."""
 
@@ -271,7 +296,7 @@ class MoveResizeBox(_UpdateBoxes):
         self.text = text
 
     def _new_version(self, store: BoxStore, old: Box) -> Box:
-        moved = replace(old.with_coords(*self.coords), source=_touched_source(old))
+        moved = _touched(old.with_coords(*self.coords))
         return clip_to_image(moved, store.image(old.image_id))
 
     def merge_key(self) -> Hashable | None:
@@ -287,15 +312,21 @@ class Relabel(_UpdateBoxes):
         self.text = text or ("Relabel box" if len(self._ids) == 1 else f"Relabel {len(self._ids)} boxes")
 
     def _new_version(self, store: BoxStore, old: Box) -> Box:
-        return replace(old, category_id=self.category_id, source=_touched_source(old))
+        if old.category_id == self.category_id:  # the same class again: accepted, not edited
+            return replace(old, source=_touched_source(old))
+        return _touched(old, category_id=self.category_id)
 
 
 class AcceptPredictions(Command):
     """Turn predictions into accepted boxes: each prediction is replaced by a new accepted box
-    (which keeps the model's name)."""
+    (which keeps the model's name, version and score). A prediction that duplicates a person's
+    box of the same class (IoU >= ``dup_iou``, also one accepted earlier in this step) is removed
+    instead of accepted twice; undo brings it back."""
 
-    def __init__(self, box_ids: Sequence[int], text: str | None = None) -> None:
+    def __init__(self, box_ids: Sequence[int], text: str | None = None, *, dup_iou: float = DUPLICATE_IOU) -> None:
         super().__init__()
+        self.dup_iou = float(dup_iou)
+        self._dropped: list[Box] = []
         self._ids = list(dict.fromkeys(box_ids))
         self.text = text or ("Accept prediction" if len(self._ids) == 1 else f"Accept {len(self._ids)} predictions")
         self._pairs: list[tuple[Box | None, Box]] = []  # (prediction or None once forgotten, accepted)
@@ -309,28 +340,46 @@ class AcceptPredictions(Command):
         return dict.fromkeys(store.get_box(i).image_id for i in self._chosen_ids(store))
 
     def _do(self, store: BoxStore) -> None:
-        if self._pairs:
+        if self._pairs or self._dropped:
             for pred, acc in self._pairs:
                 if pred is not None:
                     store.delete_box(pred.id)
                 _readd(store, acc)
+            for p in self._dropped:
+                store.delete_box(p.id)
             return
         preds = [store.get_box(i) for i in self._chosen_ids(store)]
         for p in preds:
             if p.source is not BoxSource.PREDICTED:
                 raise ValueError(f"box {p.id} is {p.source.value}, not a prediction")
+        mine: dict[int, list[Box]] = {}
         for p in preds:
+            if p.image_id not in mine:
+                mine[p.image_id] = store.boxes(p.image_id, include_predictions=False)
             store.delete_box(p.id)
-            self._pairs.append((p, store.add_box(replace(p, id=0, source=BoxSource.ACCEPTED))))
+            if duplicates(p, mine[p.image_id], self.dup_iou):
+                self._dropped.append(p)
+                continue
+            acc = store.add_box(replace(p, id=0, source=BoxSource.ACCEPTED, edited=False))
+            mine[p.image_id].append(acc)
+            self._pairs.append((p, acc))
 
     def _undo(self, store: BoxStore) -> None:
         for pred, acc in self._pairs:
             store.delete_box(acc.id)
             if pred is not None:
                 _readd(store, pred)
+        for p in self._dropped:
+            _readd(store, p)
 
     def _forget(self, image_ids: set[int]) -> None:
         self._pairs = [(None if replaced_prediction(p, image_ids) else p, a) for p, a in self._pairs]
+        self._dropped = [p for p in self._dropped if not replaced_prediction(p, image_ids)]
+
+    @property
+    def dropped(self) -> list[Box]:
+        """Predictions removed as duplicates of a person's boxes instead of accepted."""
+        return list(self._dropped)
 
     @property
     def accepted(self) -> list[Box]:
@@ -338,14 +387,15 @@ class AcceptPredictions(Command):
 
     @property
     def box_ids(self) -> list[int]:
-        return [p.id for p, _a in self._pairs if p is not None] + [a.id for _p, a in self._pairs]
+        return ([p.id for p, _a in self._pairs if p is not None] + [a.id for _p, a in self._pairs]
+                + [p.id for p in self._dropped])
 
 
 class AcceptAllAbove(AcceptPredictions):
     """Accept every prediction on one image whose score is at least ``threshold``."""
 
-    def __init__(self, image_id: int, threshold: float) -> None:
-        super().__init__([], text=f"Accept predictions ≥ {threshold:.2f}")
+    def __init__(self, image_id: int, threshold: float, *, dup_iou: float = DUPLICATE_IOU) -> None:
+        super().__init__([], text=f"Accept predictions ≥ {threshold:.2f}", dup_iou=dup_iou)
         self.image_id = image_id
         self.threshold = float(threshold)
 
@@ -399,7 +449,7 @@ class PasteBoxes(Command):
                 if self.only is not None and b.id not in self.only:
                     continue
                 copy = replace(b, id=0, image_id=self.dst, source=BoxSource.MANUAL, score=None, verified=False,
-                               model_name=None)
+                               model_name=None, model_version=None, edited=False)
                 try:
                     planned.append(clip_to_image(copy, dst))
                 except InvalidBoxError:

@@ -62,7 +62,9 @@ class Box:
     """One bounding box on one image (or video frame).
 
     ``id`` is 0 until the store assigns one. ``category_id`` refers to :class:`Category.id`.
-    ``model_name`` names the model a prediction came from (kept when a person accepts or edits it).
+    ``model_name`` names the model a prediction came from (kept when a person accepts or edits it)
+    and ``model_version`` the exact weights (a digest; the key of the rejection memory).
+    ``edited`` marks a model's box a person moved, resized or relabelled: see :attr:`provenance`.
 
     ``crowd`` marks a COCO ``iscrowd=1`` region (a group of objects, or an area to ignore): never a
     training target, ignored in evaluation. ``difficult`` is PASCAL VOC's flag: trained on, but
@@ -87,6 +89,25 @@ class Box:
     difficult: bool = False
     extra: dict = field(default_factory=dict, hash=False)
     model_name: str | None = None
+    edited: bool = False
+    model_version: str | None = None
+
+    @property
+    def provenance(self) -> str:
+        """How the box came to be: ``"predicted"`` (the model's, not reviewed), ``"drawn"`` (a
+        person's: drawn, pasted or imported), ``"accepted"`` (a prediction accepted as it was:
+        ``model_name`` and ``score`` say whose) or ``"edited"`` (a prediction a person accepted
+        and then moved, resized or relabelled, or changed directly)."""
+        if self.source is BoxSource.PREDICTED:
+            return "predicted"
+        if self.source is BoxSource.MANUAL:
+            return "drawn"
+        return "edited" if self.edited else "accepted"
+
+    @property
+    def model_identity(self) -> str | None:
+        """The model this box came from, as the rejection memory keys it (version, else name)."""
+        return self.model_version or self.model_name
 
     @property
     def is_training_target(self) -> bool:
@@ -121,6 +142,29 @@ class Box:
 
     def with_coords(self, x1: float, y1: float, x2: float, y2: float) -> Box:
         return replace(self, x1=x1, y1=y1, x2=x2, y2=y2)
+
+
+PROVENANCES = ("drawn", "accepted", "edited")
+"""The provenance of a person's box (:attr:`Box.provenance`; "predicted" is the model's)."""
+
+DUPLICATE_IOU = 0.7
+"""A prediction overlapping a person's box of the same class at least this much is a duplicate."""
+
+
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two ``xyxy`` boxes (0 when either is empty)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def duplicates(box: Box, others, threshold: float = DUPLICATE_IOU) -> bool:
+    """Whether ``box`` overlaps one of ``others`` of the same class at IoU >= ``threshold``."""
+    return any(o.category_id == box.category_id and iou(o.xyxy, box.xyxy) >= threshold for o in others)
 
 
 def clip_xyxy(x1: float, y1: float, x2: float, y2: float, width: float, height: float) -> tuple[float, float, float, float]:

@@ -97,7 +97,20 @@ def edited_since_import(box: Box) -> bool:
     return "bbox" in kept and not box_unchanged(box)
 
 
-def _annotation(b: Box, ann_id: int, image_id: int, notes: dict[str, int]) -> dict[str, Any]:
+def provenance_attributes(b: Box) -> dict[str, Any]:
+    """How a box came to be, as written in an annotation's ``attributes`` (CVAT's place for
+    per-annotation attributes): ``provenance`` drawn / accepted / edited, and for a model's box
+    the ``model`` and its ``score``."""
+    out: dict[str, Any] = {"provenance": b.provenance}
+    if b.provenance in ("accepted", "edited"):
+        if b.model_name:
+            out["model"] = b.model_name
+        if b.score is not None:
+            out["score"] = float(b.score)
+    return out
+
+
+def _annotation(b: Box, ann_id: int, image_id: int, notes: dict[str, int], provenance: bool = False) -> dict[str, Any]:
     kept = _coco_extra(b)
     edited = edited_since_import(b)
     same = not edited and box_unchanged(b)
@@ -132,6 +145,9 @@ def _annotation(b: Box, ann_id: int, image_id: int, notes: dict[str, int]) -> di
     if b.track_id is not None:
         ann["track_id"] = int(b.track_id)
     ann.update((k, v) for k, v in kept.items() if k not in _OWN_ANN and not k.startswith("_"))
+    if provenance:
+        attrs = ann.get("attributes")
+        ann["attributes"] = {**(attrs if isinstance(attrs, dict) else {}), **provenance_attributes(b)}
     return ann
 
 
@@ -163,11 +179,12 @@ def _category(c: Category) -> dict[str, Any]:
 
 
 def to_coco_dict(ls: LabelSet, *, info: dict | None = None, keep_ids: bool = True,
-                 notes: dict[str, int] | None = None) -> dict[str, Any]:
+                 notes: dict[str, int] | None = None, provenance: bool = False) -> dict[str, Any]:
     """The COCO dict for ``ls``: every image (also those without boxes), crowd regions with
     ``iscrowd: 1``, categories with their own ids, and every kept field. ``notes`` (if given)
     receives counts of what a reader should know: ``stale_segmentations``, ``crowd``,
-    ``difficult_key``, ``image_ids_renumbered``, ``annotation_ids_renumbered``."""
+    ``difficult_key``, ``image_ids_renumbered``, ``annotation_ids_renumbered``. ``provenance``
+    adds each box's provenance to its ``attributes`` (:func:`provenance_attributes`)."""
     notes = {} if notes is None else notes
     ids = [im.id for im in ls.images]
     if len(set(ids)) != len(ids):
@@ -186,7 +203,7 @@ def to_coco_dict(ls: LabelSet, *, info: dict | None = None, keep_ids: bool = Tru
     ann_ids, lost = assign_ids([b for b, _ in pairs], lambda b: _coco_extra(b).get("id"), None, keep_ids)
     if lost:
         notes["annotation_ids_renumbered"] = lost
-    annotations = [_annotation(b, aid, iid, notes) for (b, iid), aid in zip(pairs, ann_ids)]
+    annotations = [_annotation(b, aid, iid, notes, provenance) for (b, iid), aid in zip(pairs, ann_ids)]
     images = [_image(im, iid, ls.root) for im, iid in zip(ls.images, image_ids)]
     categories = [_category(c) for c in ls.categories]
     top = dict((ls.extra or {}).get("coco") or {})
@@ -210,9 +227,9 @@ def to_coco_dict(ls: LabelSet, *, info: dict | None = None, keep_ids: bool = Tru
 
 
 def write_coco(ls: LabelSet, path: str | os.PathLike, *, info: dict | None = None, keep_ids: bool = True,
-               notes: dict[str, int] | None = None) -> None:
+               notes: dict[str, int] | None = None, provenance: bool = False) -> None:
     """Write ``ls`` as COCO JSON to ``path`` atomically (the old file survives any failure)."""
-    data = to_coco_dict(ls, info=info, keep_ids=keep_ids, notes=notes)
+    data = to_coco_dict(ls, info=info, keep_ids=keep_ids, notes=notes, provenance=provenance)
     with atomic_open(path, "w") as fh:
         json.dump(data, fh, ensure_ascii=False, indent=1, allow_nan=False)
         fh.write("\n")

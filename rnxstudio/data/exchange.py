@@ -2,7 +2,8 @@
 
 The CLI (`rnxstudio export` / `rnxstudio import`) and the GUI's File menu both call these
 functions, so both behave the same: only a person's boxes (manual + accepted) are exported;
-unreadable images (an ``error`` recorded, or no size) are left out and counted; video frames are
+unreadable images (an ``error`` recorded, no size, or pixel data that does not decode — checked
+at export, :func:`check_readable`) are left out and counted; video frames are
 written as PNG files that the label files reference; an import is all or nothing. An import
 accepts an unzipped export as it is (``data.layouts``): its folder, or any file in it.
 
@@ -17,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnxstudio.core.model import ImageStatus
 from rnxstudio.data.project import fill_image_sizes, write_frames
 from rnxstudio.data.store_labels import plural, split_counts
 
@@ -100,9 +102,30 @@ def export_conflicts(fmt: str, out: str | os.PathLike, *, limit: int = 20) -> li
     return found
 
 
+def check_readable(store, records) -> int:
+    """Decode-check the still images among ``records`` that have no error yet
+    (images.check_complete); an unreadable one gets its error recorded, so every export and
+    training snapshot leaves it out. Returns how many were found unreadable."""
+    from rnxstudio.data.images import ImageLoadError, check_complete
+
+    found = 0
+    with store.transaction():
+        for r in records:
+            if r.error or r.missing or r.frame_index is not None:
+                continue
+            try:
+                check_complete(store.absolute_path(r))
+            except (ImageLoadError, OSError) as exc:
+                store.set_image_error(r.id, str(exc))
+                found += 1
+    return found
+
+
 def _exportable(store, verified_only: bool, image_ids=None):
     fill_image_sizes(store, None if image_ids is None else list(image_ids))
     ls = store.to_labelset(verified_only=verified_only, image_ids=image_ids)
+    if check_readable(store, ls.images):  # a header can be fine over broken pixel data
+        ls = store.to_labelset(verified_only=verified_only, image_ids=image_ids)
     bad = [r for r in ls.images if r.error or r.width <= 0 or r.height <= 0]
     skipped = [f"{r.path}: {r.error or 'size unknown'}" for r in bad]
     if bad:
@@ -114,7 +137,8 @@ def _exportable(store, verified_only: bool, image_ids=None):
 
 def export_labels(store, fmt: str, out: str | os.PathLike | None = None, *, verified_only: bool = False,
                   image_ids=None, keep_ids: bool = True, voc_coords: str = "int", one_based: bool = False,
-                  yolo_images: str = "copy", splits: bool | None = None) -> ExportResult:
+                  yolo_images: str = "copy", splits: bool | None = None, provenance: bool = False,
+                  corrected_only: bool = False) -> ExportResult:
     """Write the project's labels; files are written atomically, existing ones replaced (ask
     first with :func:`export_conflicts`). ``out`` None means :func:`default_export_dir`;
     ``image_ids`` limits the export to those images.
@@ -125,11 +149,23 @@ def export_labels(store, fmt: str, out: str | os.PathLike | None = None, *, veri
     "float", ``one_based`` for PASCAL's 1-based pixel indices; splits as ImageSets/Main lists.
     YOLO: ``yolo_images`` "copy" (default) or "link" puts the images beside the labels so the
     data.yaml is valid as written, split folders ``images/<split>``. ``splits`` None: by split
-    when any exported image has one.
+    when any exported image has one. ``provenance`` (COCO only) writes how each box came to be
+    as an ``attributes`` entry (drawn / accepted / edited, model and score). ``corrected_only``
+    limits the export to images a person corrected (``ProjectStore.corrected_image_ids``).
     """
     if fmt not in FORMATS:
         raise ExchangeError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if provenance and fmt != "coco":
+        raise ExchangeError(f"box provenance is written only to COCO (its annotation attributes), not {fmt}")
     out = Path(out) if out is not None else default_export_dir(store, fmt)
+    if corrected_only:
+        corrected = store.corrected_image_ids()
+        image_ids = corrected if image_ids is None else [i for i in image_ids if i in set(corrected)]
+        if verified_only:
+            image_ids = [i for i in image_ids if i in set(store.image_ids(status=ImageStatus.VERIFIED))]
+            verified_only = False
+        if not image_ids:
+            raise ExchangeError(f"{store.path}: nothing to export (no image was corrected by a person)")
     ls, skipped = _exportable(store, verified_only, image_ids)
     if not ls.images:
         raise ExchangeError(f"{store.path}: nothing to export"
@@ -144,7 +180,7 @@ def export_labels(store, fmt: str, out: str | os.PathLike | None = None, *, veri
     notes: dict[str, int] = {}
     try:
         if fmt == "coco":
-            files = _write_coco(ls, out, coco_file, by_split, keep_ids, notes)
+            files = _write_coco(ls, out, coco_file, by_split, keep_ids, notes, provenance)
             target = coco_file if one_file or not by_split else out
         elif fmt == "voc":
             from rnxstudio.data.voc import write_voc
@@ -164,20 +200,21 @@ def export_labels(store, fmt: str, out: str | os.PathLike | None = None, *, veri
                         _notes_in_words(notes), list(files))
 
 
-def _write_coco(ls, out: Path, coco_file: Path, by_split: bool, keep_ids: bool, notes: dict) -> list[Path]:
+def _write_coco(ls, out: Path, coco_file: Path, by_split: bool, keep_ids: bool, notes: dict,
+                provenance: bool = False) -> list[Path]:
     from dataclasses import replace
 
     from rnxstudio.data.coco import write_coco
 
     if not by_split:
-        write_coco(ls, coco_file, keep_ids=keep_ids, notes=notes)
+        write_coco(ls, coco_file, keep_ids=keep_ids, notes=notes, provenance=provenance)
         return [coco_file]
     files = []
     for split in sorted({r.split or "default" for r in ls.images}):
         images = [r for r in ls.images if (r.split or "default") == split]
         part = replace(ls, images=images, boxes={r.id: ls.boxes.get(r.id, []) for r in images})
         target = out / "annotations" / f"instances_{split}.json"
-        write_coco(part, target, keep_ids=keep_ids, notes=notes)
+        write_coco(part, target, keep_ids=keep_ids, notes=notes, provenance=provenance)
         files.append(target)
     return files
 

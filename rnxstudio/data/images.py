@@ -187,6 +187,29 @@ def read_size(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> tuple
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
+def check_complete(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> None:
+    """Raise :class:`ImageLoadError` when ``path`` cannot be decoded whole (what an export checks
+    before it writes an image into label files). Cheaper than :func:`load` where it can be: a PNG's
+    chunks are walked and CRC-checked without inflating pixels; a JPEG that ends with its
+    end-of-image marker is taken as whole (one that does not is decoded to be sure); any other
+    format is decoded."""
+    p = Path(path)
+    try:
+        with Image.open(p) as img:
+            fmt = img.format
+            if fmt == "PNG":
+                img.verify()
+                return
+        if fmt == "JPEG":
+            with open(p, "rb") as fh:
+                fh.seek(max(0, p.stat().st_size - 1024))
+                if fh.read().rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+                    return
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one typed error
+        raise ImageLoadError(p, _reason(exc, p)) from exc
+    load(p, max_pixels=max_pixels)
+
+
 def load(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode ``path`` to an upright, C-contiguous, writable ``H x W x 3`` uint8 RGB array.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # SQLite's INTEGER range: label readers refuse ids, sizes and frame numbers outside it, which
 # would otherwise fail only when stored, as an OverflowError
@@ -102,6 +102,34 @@ ALTER TABLE categories ADD COLUMN extra TEXT;
 """
 
 
+# Version 3 (issue 15): where each box came from and what the person told the model.
+# ``edited``: a model's box a person then moved, resized or relabelled (provenance "edited";
+# a manual box is "drawn", an accepted one untouched "accepted"). ``model_version`` names the exact
+# weights a prediction came from (model_name is the title shown). ``rejections`` remembers the
+# predictions a person rejected, per image and model version, so a re-run does not bring them
+# back; ``class_maps`` remembers how a model's classes map onto the project's
+# (docs/adr/0020-predictions-meet-a-persons-labels.md).
+DDL_V3 = """
+ALTER TABLE boxes ADD COLUMN edited INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE boxes ADD COLUMN model_version TEXT;
+CREATE TABLE rejections (
+    id          INTEGER PRIMARY KEY,
+    image_id    INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    model       TEXT NOT NULL,                 -- model_version, else model_name, of the prediction
+    category_id INTEGER NOT NULL,
+    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+    box_id      INTEGER                        -- the rejected prediction's id (undo forgets by it)
+);
+CREATE INDEX rejections_image ON rejections (image_id, model);
+CREATE TABLE class_maps (
+    key        TEXT PRIMARY KEY,               -- the model's class names, JSON (one map per class list)
+    model_name TEXT NOT NULL,                  -- the model it was made for (shown, not matched)
+    mapping    TEXT NOT NULL,                  -- JSON {model class: project category id or null}
+    updated    TEXT NOT NULL
+);
+"""
+
+
 def _run(conn: sqlite3.Connection, ddl: str) -> None:
     for statement in ddl.split(";"):
         if statement.strip():
@@ -111,6 +139,7 @@ def _run(conn: sqlite3.Connection, ddl: str) -> None:
 # MIGRATIONS[v] upgrades a database at version v to v + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: lambda conn: _run(conn, DDL_V2),
+    2: lambda conn: _run(conn, DDL_V3),
 }
 
 

@@ -19,12 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from rnxstudio.core import category_commands as cc
-from rnxstudio.core.commands import Command, SetStatus
+from rnxstudio.core.commands import AcceptAllAbove, Command, SetStatus
 from rnxstudio.core.history import EDIT_ERRORS, MERGE_WINDOW_S, HistoryError, Step, UndoHistory
-from rnxstudio.core.model import Box, Category, ImageStatus, default_color
+from rnxstudio.core.model import DUPLICATE_IOU, Box, BoxSource, Category, ImageStatus, default_color, duplicates
+from rnxstudio.data import classmap as cm
 from rnxstudio.data import events as ev
 from rnxstudio.data.store import ProjectStore
 from rnxstudio.data.store_models import ModelRecord
+
+
+VERIFY_POLICIES = ("accept", "leave")
 
 
 class ProjectSession:
@@ -121,11 +125,30 @@ class ProjectSession:
     def can_redo(self) -> bool:
         return self.history.can_redo
 
-    def verify(self, image_id: int) -> bool:
-        """Mark an image verified (an undoable step); True when it is verified afterwards."""
-        if self._store.image(image_id).status is ImageStatus.VERIFIED:
+    def unreviewed_predictions(self, image_id: int, shown_from: float = 0.0) -> list[Box]:
+        """The image's predictions scoring at least ``shown_from`` (what the person sees)."""
+        return [b for b in self._store.boxes(image_id) if b.source is BoxSource.PREDICTED
+                and (b.score if b.score is not None else 0.0) >= shown_from]
+
+    def verify(self, image_id: int, *, shown_from: float = 0.0, predictions: str = "accept") -> bool:
+        """Mark an image verified (one undoable step); True when it is verified afterwards.
+
+        Verifying says "these are the image's objects", so the predictions the person sees
+        (scoring at least ``shown_from``: the confidence slider) are not dropped silently:
+        ``predictions="accept"`` (the default) accepts them in the same step, as CVAT's "accept
+        all" does; ``"leave"`` verifies without them (the GUI asks first) — they stay predictions,
+        which are never exported or trained on. Predictions below ``shown_from`` stay as they are.
+        """
+        if predictions not in VERIFY_POLICIES:
+            raise ValueError(f"predictions must be one of {VERIFY_POLICIES}, not {predictions!r}")
+        shown = self.unreviewed_predictions(image_id, shown_from) if predictions == "accept" else []
+        if self._store.image(image_id).status is ImageStatus.VERIFIED and not shown:
             return True
-        return self.push(SetStatus(image_id, ImageStatus.VERIFIED))
+        if not shown:
+            return self.push(SetStatus(image_id, ImageStatus.VERIFIED))
+        accept = AcceptAllAbove(image_id, shown_from, dup_iou=self.duplicate_iou)
+        return self.push_group([accept, SetStatus(image_id, ImageStatus.VERIFIED)],
+                               f"Accept {len(shown)} prediction{'s' if len(shown) != 1 else ''} and verify")
 
     # ------------------------------------------------------------------ classes (undoable)
     def add_category(self, name: str, color: str | None = None) -> Category | None:
@@ -136,9 +159,14 @@ class ProjectSession:
         return self.push(cc.RenameCategory(category_id, name))
 
     def merge_categories(self, source_id: int, target_id: int) -> bool:
+        """Merge one class into another (undoable). Model classes mapped to ``source`` are mapped
+        to ``target`` from now on (an undo of the merge leaves them there: still a valid map)."""
         names = {c.id: c.name for c in self._store.categories()}
         text = f"Merge class {names.get(source_id, source_id)!r} into {names.get(target_id, target_id)!r}"
-        return self.push(cc.MergeCategories(source_id, target_id, text))
+        if not self.push(cc.MergeCategories(source_id, target_id, text)):
+            return False
+        self._store.retarget_class_maps(source_id, target_id)
+        return True
 
     def delete_category(self, category_id: int) -> bool:
         name = next((c.name for c in self._store.categories() if c.id == category_id), "")
@@ -146,9 +174,9 @@ class ProjectSession:
 
     # ------------------------------------------------------------------ the model's output
     def category_ids_for(self, class_names: Sequence[str]) -> tuple[list[int], list[str]]:
-        """Project class id for each model class name, adding the classes the project lacks
-        (not an undoable edit: it comes with a model run). Returns (ids, names added). This is
-        the one place model classes meet project classes."""
+        """Project class id for each name, adding the classes the project lacks (not an undoable
+        edit). Returns (ids, names added). Model predictions do not come through here: they go
+        through the project's class mapping (:meth:`class_mapping`)."""
         ids, added = [], []
         for name in class_names:
             cat = self._store.category_by_name(name)
@@ -160,11 +188,74 @@ class ProjectSession:
             self.events.emit(ev.CategoriesChanged())
         return ids, added
 
-    def set_predictions(self, image_id: int, boxes: Iterable[Box], *, model_name: str) -> list[Box]:
+    def class_mapping(self, model_classes: Sequence[str]) -> cm.ClassMapping | None:
+        """How this model's classes become the project's: the remembered mapping when it still
+        decides every class, the same-name mapping when every model class is a project class
+        already; None when the person must map them first (the class-mapping step)."""
+        cats = self._store.categories()
+        remembered = self._store.class_map(cm.mapping_key(model_classes))
+        if remembered is not None:
+            mapping = cm.ClassMapping(tuple(model_classes), remembered[1], remembered[0])
+            if not mapping.unsettled(c.id for c in cats):
+                return mapping
+        return cm.same_names(model_classes, cats)
+
+    def proposed_mapping(self, model_classes: Sequence[str]) -> dict[str, cm.Choice]:
+        """What the class-mapping step offers first (classmap.propose)."""
+        remembered = self._store.class_map(cm.mapping_key(model_classes))
+        return cm.propose(model_classes, self._store.categories(), remembered[1] if remembered else None)
+
+    def set_class_mapping(self, model_classes: Sequence[str], choices: dict[str, cm.Choice], *,
+                          model_name: str = "") -> cm.ClassMapping:
+        """Remember the person's mapping of a model's classes: per model class a category id,
+        ``classmap.NEW`` (a new class named like it) or another new name, or None (ignore).
+        New classes are added to the project here (with the mapping, not as an undo step)."""
+        targets: dict[str, int | None] = {}
+        added = []
+        with self._store.transaction():
+            for name in model_classes:
+                choice = choices.get(name)
+                if isinstance(choice, str):
+                    new_name = name if choice == cm.NEW else choice
+                    cat = self._store.category_by_name(new_name)
+                    if cat is None:
+                        cat = self._store.add_category(new_name, color=default_color(len(self._store.categories())))
+                        added.append(cat.name)
+                    targets[name] = cat.id
+                else:
+                    targets[name] = None if choice is None else int(choice)
+            mapping = cm.ClassMapping(tuple(model_classes), targets, model_name)
+            self._store.set_class_map(mapping.key, model_name, targets)
+        if added:
+            self.events.emit(ev.CategoriesChanged())
+        return mapping
+
+    @property
+    def duplicate_iou(self) -> float:
+        """A prediction overlapping a person's box (or a rejected prediction) of the same class
+        at least this much is not shown again (project setting, default 0.7)."""
+        try:
+            return float(self._store.meta("review.duplicate_iou") or DUPLICATE_IOU)
+        except ValueError:
+            return DUPLICATE_IOU
+
+    def set_duplicate_iou(self, value: float) -> None:
+        if not 0.0 < float(value) <= 1.0:
+            raise ValueError(f"the duplicate IoU must be in (0, 1], not {value}")
+        self._store.set_meta("review.duplicate_iou", str(float(value)))
+
+    def set_predictions(self, image_id: int, boxes: Iterable[Box], *, model_name: str,
+                        model_version: str | None = None) -> list[Box]:
         """Replace ``image_id``'s predictions with a model run's boxes (a person's boxes are never
-        touched). The history forgets the old predictions of that image: undo will not bring
-        them back beside the new ones."""
-        stored = self._store.set_predictions(image_id, boxes, model_name=model_name)
+        touched). A box that duplicates a person's box of the same class, or one the person
+        rejected from this model version (``model_version``, else ``model_name``), is not stored
+        (IoU >= :attr:`duplicate_iou`). The history forgets the old predictions of that image:
+        undo will not bring them back beside the new ones."""
+        thr = self.duplicate_iou
+        mine = self._store.boxes(image_id, include_predictions=False)
+        rejected = self._store.rejections(image_id, model_version or model_name)
+        keep = [b for b in boxes if not duplicates(b, mine, thr) and not duplicates(b, rejected, thr)]
+        stored = self._store.set_predictions(image_id, keep, model_name=model_name, model_version=model_version)
         self.history.forget_predictions([image_id])
         self.events.emit(ev.PredictionsChanged((image_id,), model_name), ev.ImagesChanged((image_id,)),
                          self._history_event())
@@ -214,7 +305,8 @@ class ProjectSession:
             self.events.emit(ev.ImagesChanged(None))
 
     def write_snapshot(self, run_dir: str | os.PathLike, *, selection: str = "verified"):
-        """The labels a training run learns from, written once (data.snapshot.write_snapshot)."""
+        """The labels a training run learns from, written once (data.snapshot.write_snapshot);
+        ``selection``: "verified", "labelled" or "corrected" (images a person corrected)."""
         from rnxstudio.data.snapshot import write_snapshot
 
         try:

@@ -13,10 +13,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnxstudio.core.model import ImageStatus
 from rnxstudio.core.paths import user_data_dir
 from rnxstudio.data.exchange import ExchangeError, export_labels
 
-SELECTIONS = ("verified", "labelled")  # verified images only | every image with a person's box
+# verified images only | every image with a person's box | images a person corrected (a drawn
+# box, an edited or a rejected prediction: ProjectStore.corrected_image_ids) that are verified or
+# have a person's box — not those whose labels are the model's own boxes accepted as they were
+SELECTIONS = ("verified", "labelled", "corrected")
 
 
 @dataclass
@@ -30,7 +34,7 @@ class Snapshot:
     skipped: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        what = "verified images" if self.selection == "verified" else "images with boxes"
+        what = {"verified": "verified images", "corrected": "corrected images"}.get(self.selection, "images with boxes")
         text = f"{self.images} {what}, {self.boxes} boxes, {len(self.class_names)} classes"
         if self.skipped:  # unreadable images are never trained on (export_labels leaves them out)
             text += f" ({len(self.skipped)} unreadable image{'s' if len(self.skipped) != 1 else ''} left out)"
@@ -60,14 +64,23 @@ def write_snapshot(store, run_dir: str | os.PathLike, *, selection: str = "verif
     """Export the chosen images of ``store`` as COCO under ``run_dir/snapshot``, written once.
 
     ``selection``: ``"verified"`` — images marked verified (their empty images are kept as
-    negatives); ``"labelled"`` — every image with at least one manual or accepted box.
+    negatives); ``"labelled"`` — every image with at least one manual or accepted box;
+    ``"corrected"`` — images a person corrected (see :data:`SELECTIONS`).
     Raises :class:`ExchangeError` when nothing qualifies. (The app calls this through
     ``ProjectSession.write_snapshot``; training reads the file back with data.coco.)"""
     if selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, not {selection!r}")
     out = Path(run_dir) / "snapshot" / "annotations.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    if selection == "labelled":
+    if selection == "corrected":
+        with_boxes = set(store.person_boxes())
+        verified = set(store.image_ids(status=ImageStatus.VERIFIED))
+        ids = [i for i in store.corrected_image_ids() if i in with_boxes or i in verified]
+        if not ids:
+            raise ExchangeError(f"{store.path}: no image was corrected by a person (a drawn box, an edited "
+                                "or a rejected prediction) to train on")
+        result = export_labels(store, "coco", out, image_ids=ids)
+    elif selection == "labelled":
         ids = sorted(store.person_boxes())
         if not ids:
             raise ExchangeError(f"{store.path}: no image has a manual or accepted box to train on")

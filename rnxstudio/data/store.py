@@ -34,6 +34,7 @@ from rnxstudio.data.store_rows import (
     image_from_row,
 )
 from rnxstudio.data.store_categories import CategoryEditsMixin
+from rnxstudio.data.store_review import ReviewMemoryMixin
 from rnxstudio.data.store_models import ModelRecord, ModelsMixin, TrainingRun, _now  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def natural_sort_key(path: str) -> str:
     return "".join(parts)
 
 
-class ProjectStore(ModelsMixin, CategoryEditsMixin):
+class ProjectStore(ModelsMixin, CategoryEditsMixin, ReviewMemoryMixin):
     """An open project file. Create with :meth:`create`, open with :meth:`open`; use as a context manager."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
@@ -467,13 +468,15 @@ class ProjectStore(ModelsMixin, CategoryEditsMixin):
             self._q("DELETE FROM boxes WHERE id = ?", (box_id,))
         return box
 
-    def set_predictions(self, image_id: int, boxes: Iterable[Box], *, model_name: str) -> list[Box]:
+    def set_predictions(self, image_id: int, boxes: Iterable[Box], *, model_name: str,
+                        model_version: str | None = None) -> list[Box]:
         """Replace ``image_id``'s predictions with ``boxes`` (stored as predicted). A person's boxes
         are never touched. An unlabeled image becomes predicted."""
         with self.transaction():
             self.image(image_id)
             self._q("DELETE FROM boxes WHERE image_id = ? AND source = 'predicted'", (image_id,))
-            stored = [self._insert_box(replace(b, id=0, image_id=image_id, source=BoxSource.PREDICTED), False, model_name)
+            stored = [self._insert_box(replace(b, id=0, image_id=image_id, source=BoxSource.PREDICTED, edited=False,
+                                               model_version=model_version), False, model_name)
                       for b in boxes]
             self._q("UPDATE images SET status = 'predicted' WHERE id = ? AND status = 'unlabeled'", (image_id,))
         return stored

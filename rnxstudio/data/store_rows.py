@@ -15,9 +15,9 @@ from rnxstudio.core.model import Box, BoxSource, Category, ImageRecord, ImageSta
 
 IMAGE_COLS = "id, path, frame_index, timestamp, width, height, status, error, missing, split, extra"
 BOX_COLS = ("id, image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id, crowd, difficult, extra, "
-            "model_name")
+            "model_name, edited, model_version")
 BOX_WRITE_COLS = ("image_id, category_id, x1, y1, x2, y2, source, score, verified, track_id, model_name, "
-                  "crowd, difficult, extra")
+                  "crowd, difficult, extra, edited, model_version")
 CATEGORY_COLS = "id, name, color, hotkey, supercategory, extra"
 
 _STATUS = {s.value: s for s in ImageStatus}
@@ -53,6 +53,7 @@ def box_from_row(r: Sequence[Any]) -> Box:
         id=r[0], image_id=r[1], category_id=r[2], x1=r[3], y1=r[4], x2=r[5], y2=r[6],
         source=_SOURCE[r[7]], score=r[8], verified=bool(r[9]), track_id=r[10], crowd=bool(r[11]),
         difficult=bool(r[12]), extra=load_extra(r[13]), model_name=r[14],
+        edited=bool(r[15]), model_version=r[16],
     )
 
 
@@ -70,4 +71,5 @@ def box_values(b: Box, model_name: str | None = None) -> tuple:
     return (b.image_id, b.category_id, float(b.x1), float(b.y1), float(b.x2), float(b.y2),
             BoxSource(b.source).value, b.score, int(bool(b.verified)), b.track_id,
             model_name if model_name is not None else b.model_name,
-            int(bool(b.crowd)), int(bool(b.difficult)), dump_extra(b.extra))
+            int(bool(b.crowd)), int(bool(b.difficult)), dump_extra(b.extra), int(bool(b.edited)),
+            b.model_version)

@@ -43,17 +43,21 @@ def split_indices(data: DetectionData, split: str, val_split: float, seed: int) 
 
 
 def evaluate_model(built: BuiltModel, data: DetectionData, idx: list[int], *, device: str = "auto", batch: int = 2,
-                   score_thresh: float = 0.5, cancel: Cancel = None) -> EvalResult:
+                   score_thresh: float = 0.5, cancel: Cancel = None,
+                   class_map: dict[str, int | None] | None = None) -> EvalResult:
     """The one predict-then-evaluate: run ``built`` on ``data.samples[idx]`` and score it with COCO
-    metrics. Model classes are matched to the data's categories by name; classes the data lacks
-    are not scored. Raises :class:`TrainingError` (naming the file) for an unreadable image and
+    metrics. Model classes are matched to the data's categories by ``class_map`` (a project's
+    class mapping: model class -> category id, None = ignored) when given, else by name; classes
+    the data lacks are not scored. Raises :class:`TrainingError` (naming the file) for an unreadable image and
     when ``cancel`` is set."""
     from rnxstudio.data.images import load
     from rnxstudio.ml.predict import Predictor
     from rnxstudio.ml.train_state import val_ground_truth
 
     cat_of_name = dict(zip(data.class_names, data.category_ids))
-    label_to_cat = {i + 1: cat_of_name.get(n) for i, n in enumerate(built.class_names)}
+    known = set(data.category_ids)
+    label_to_cat = {i + 1: (class_map.get(n) if class_map.get(n) in known else None) if class_map is not None
+                    else cat_of_name.get(n) for i, n in enumerate(built.class_names)}
     predictor = Predictor(built, device=device)
     dets = {}
     for k in range(0, len(idx), max(1, batch)):

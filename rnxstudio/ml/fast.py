@@ -28,6 +28,12 @@ which training may still be using, is never touched) with some of these applied:
     weight casts), or with ``openvino`` it runs at OpenVINO's bf16 inference precision; the heads
     stay fp32 (:attr:`Plan.autocast` is False). On CUDA (and with ``jit`` / ``compile``) the
     whole forward runs under autocast, which the Predictor applies.
+``fp32_stem``
+    with ``bf16`` / ``fp16`` on the CPU's torch backbone: the stem (the first convolution, its
+    norm, ReLU and max-pool, before ``layer1``) stays fp32 and reads the fp32 image; the rest of
+    the backbone runs in reduced precision. Rounding the normalised image to bf16 (8 significant
+    bits: about one grey level) in the stem is where bf16 lost most of the accuracy guard's
+    matches (98.7 % -> 99.4 % on the demo detector; docs/PERFORMANCE.md), for ~1 % of X50's work.
 
 ``mode="auto"`` asks :func:`rnxstudio.ml.precision.resolve` for the fastest correct path on this
 device: on a CPU with native bf16 (AVX512-BF16 / AMX) bf16, elsewhere fp32 fold + channels_last,
@@ -40,6 +46,7 @@ torchvision eager fp32. A mode can also be a ``+``-joined list of the names abov
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 import warnings
 from collections import OrderedDict
@@ -54,7 +61,7 @@ from torchvision.ops.poolers import _setup_scales
 
 from rnxstudio.ml.prefetch import target_size
 
-FEATURES = ("fold", "channels_last", "jit", "compile", "openvino", "sparse_roi", "bf16", "fp16")
+FEATURES = ("fold", "channels_last", "jit", "compile", "openvino", "sparse_roi", "bf16", "fp16", "fp32_stem")
 MODES = ("auto", "none", *FEATURES)
 _BACKBONES = ("jit", "compile", "openvino")
 
@@ -69,6 +76,7 @@ class Plan:
     amp_dtype: torch.dtype | None = None
     sparse_roi: bool = False
     cpu: bool = False  # planned for a CPU (see autocast)
+    fp32_stem: bool = False  # with reduced precision: the backbone's stem stays fp32
 
     @property
     def is_eager(self) -> bool:
@@ -93,6 +101,8 @@ class Plan:
             parts.append("sparse_roi")
         if self.amp_dtype is not None:
             parts.append(self.precision)
+        if self.fp32_stem:
+            parts.append("fp32_stem")
         return "+".join(parts) or "none"
 
 
@@ -123,9 +133,12 @@ def plan_for(device: torch.device | str, mode: str = "auto", *, precision: str =
     if device.type != "cpu" and ("openvino" in features or "sparse_roi" in features):
         raise ValueError("'openvino' and 'sparse_roi' run on the CPU only")
     amp = torch.bfloat16 if "bf16" in features else torch.float16 if "fp16" in features else None
+    fp32_stem = "fp32_stem" in features
+    if fp32_stem and (amp is None or device.type != "cpu" or backbones):
+        raise ValueError("'fp32_stem' goes with 'bf16' or 'fp16' on the CPU's torch backbone only")
     return Plan(fold="fold" in features or "openvino" in features, channels_last="channels_last" in features,
                 backbone=backbones[0] if backbones else "eager", amp_dtype=amp, sparse_roi="sparse_roi" in features,
-                cpu=device.type == "cpu")
+                cpu=device.type == "cpu", fp32_stem=fp32_stem)
 
 
 # --------------------------------------------------------------------------- conv + norm folding
@@ -265,21 +278,67 @@ class _ReducedPrecisionBackbone(nn.Module):
 
     Autocast would cast every weight again on every call; casting once saves that copy. The heads
     (RPN, RoI) stay fp32 on the CPU: with them in bf16 only 88 % of eager's boxes kept IoU >= 0.9
-    on a shapes model, 98 % with the backbone alone in bf16 (docs/PERFORMANCE.md).
+    on a shapes model, 98 % with the backbone alone in bf16 (docs/PERFORMANCE.md). With
+    ``fp32_stem`` the stem keeps fp32 weights and the fp32 input, and hands ``dtype`` maps on.
     """
 
-    def __init__(self, backbone: nn.Module, dtype: torch.dtype, channels_last: bool = False):
+    def __init__(self, backbone: nn.Module, dtype: torch.dtype, channels_last: bool = False,
+                 fp32_stem: bool = False):
         super().__init__()
+        found = _stem(backbone) if fp32_stem else None
+        kept = {n: copy.deepcopy(found[0]._modules[n]) for n in found[1]} if found else {}  # fp32 originals
         self.inner = backbone.to(dtype)
         self.dtype = dtype
         self.memory_format = torch.channels_last if channels_last else torch.preserve_format
         self.out_channels = backbone.out_channels
+        self.input_dtype = dtype
+        if found:
+            trunk, names = found
+            for n in names:
+                trunk._modules[n] = kept[n]
+            trunk._modules[names[-1]] = _CastAfter(kept[names[-1]], dtype)
+            self.input_dtype = torch.float32
+        elif fp32_stem:
+            warnings.warn("no ResNet-style stem found in this backbone; all of it runs in reduced precision",
+                          stacklevel=2)
 
     def forward(self, x: torch.Tensor):
-        out = self.inner(x.to(dtype=self.dtype, memory_format=self.memory_format))
+        out = self.inner(x.to(dtype=self.input_dtype, memory_format=self.memory_format))
         if isinstance(out, torch.Tensor):
             out = OrderedDict([("0", out)])
         return OrderedDict((k, v.float()) for k, v in out.items())
+
+
+class _CastAfter(nn.Module):
+    """Runs ``inner``, then casts its output to ``dtype`` (the end of an fp32 stem)."""
+
+    def __init__(self, inner: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.inner = inner
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x).to(self.dtype)
+
+
+def _stem(backbone: nn.Module) -> tuple[nn.Module, list[str]] | None:
+    """(trunk, names of its stem children) of a torchvision ``BackboneWithFPN`` or a bare trunk,
+    or None when there is no recognisable stem.
+
+    The stem is the trunk's children before ``layer1`` (torchvision ResNet naming, which the tiny
+    ResNeXt and converted models share), or before the first ``nn.Sequential`` stage of a C4 trunk.
+    """
+    while isinstance(backbone, _ChannelsLastInput):
+        backbone = backbone.inner
+    trunk = getattr(backbone, "body", backbone)
+    names = list(trunk._modules)
+    if "layer1" in names:
+        stem = names[:names.index("layer1")]
+    else:
+        stem = list(itertools.takewhile(lambda n: not isinstance(trunk._modules[n], nn.Sequential), names))
+    if not stem or not isinstance(trunk._modules[stem[0]], nn.Conv2d) or len(stem) == len(names):
+        return None
+    return trunk, stem
 
 
 def roi_align_pixels(feature: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int],
@@ -403,7 +462,7 @@ def optimize(model: nn.Module, device: torch.device | str, mode: str | Plan = "a
         fast = fast.to(memory_format=torch.channels_last)
         fast.backbone = _ChannelsLastInput(fast.backbone)
     if plan.amp_dtype is not None and device.type == "cpu" and plan.backbone == "eager":
-        fast.backbone = _ReducedPrecisionBackbone(fast.backbone, plan.amp_dtype, plan.channels_last)
+        fast.backbone = _ReducedPrecisionBackbone(fast.backbone, plan.amp_dtype, plan.channels_last, plan.fp32_stem)
     if plan.backbone == "jit":
         fast.backbone = TracedBackbone(fast.backbone)
     elif plan.backbone == "compile":

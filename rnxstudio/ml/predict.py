@@ -57,15 +57,18 @@ class Detections:
         return Detections(self.boxes[keep], self.scores[keep], self.labels[keep],
                           self.class_names, self.image_size)
 
-    def to_boxes(self, category_ids: Sequence[int] | None = None, image_id: int = 0) -> list[Box]:
+    def to_boxes(self, category_ids: Sequence[int | None] | None = None, image_id: int = 0) -> list[Box]:
         """As core :class:`Box` objects (source PREDICTED), clipped to the image.
 
-        ``category_ids[label - 1]`` gives each box's category id (default: the label itself).
+        ``category_ids[label - 1]`` gives each box's category id (default: the label itself);
+        None there drops the label's boxes (a class the project's class mapping ignores).
         Boxes that vanish under clipping are dropped.
         """
         w, h = self.image_size
         out: list[Box] = []
         for (x1, y1, x2, y2), s, lab in zip(self.boxes.tolist(), self.scores.tolist(), self.labels.tolist()):
+            if category_ids is not None and category_ids[lab - 1] is None:
+                continue
             cat = int(category_ids[lab - 1]) if category_ids is not None else int(lab)
             box = Box(x1, y1, x2, y2, category_id=cat, image_id=image_id,
                       source=BoxSource.PREDICTED, score=float(s))

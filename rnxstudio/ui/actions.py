@@ -52,6 +52,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("cycle_selection", "Cycle &Selection", "Edit", "fa5s.sync", ("Tab",), "Select the next box"),
     ActionSpec("accept", "&Accept Predictions", "Edit", "fa5s.check", ("Return", "Enter"), "Turn selected predictions into accepted boxes", toolbar=True),
     ActionSpec("accept_all", "Accept All ≥ &Threshold", "Edit", "fa5s.check-double", ("Ctrl+Return",), "Accept every prediction at or above the confidence slider"),
+    ActionSpec("verify_accepts", "Verify Accepts Shown Predictions", "Edit", "fa5s.clipboard-check", ("Ctrl+Alt+A",), "Verifying an image accepts the predictions showing (at or above the confidence slider); off: ask each time", checkable=True),
     ActionSpec("reject", "Re&ject Predictions", "Edit", "fa5s.times", ("R",), "Remove the selected predictions"),
     ActionSpec("change_class", "Change &Class…", "Edit", "fa5s.tag", ("E",), "Pick a class for the selected boxes (type to filter)"),
     # View
@@ -73,6 +74,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("choose_model", "Choose &Model…", "Model", "fa5s.brain", ("Ctrl+M",), "Pick a zoo model or a checkpoint file"),
     ActionSpec("prelabel_current", "Pre-label &Current Image", "Model", "fa5s.magic", ("Ctrl+R",), "Run the detector on this image", toolbar=True),
     ActionSpec("prelabel_all", "Pre-label &All…", "Model", "fa5s.forward", ("Ctrl+Shift+R",), "Run the detector on many images"),
+    ActionSpec("map_classes", "Ma&p Model Classes…", "Model", "fa5s.exchange-alt", ("Ctrl+Alt+M",), "Map the loaded model's classes to the project's classes (or ignore them)"),
     ActionSpec("auto_prelabel", "Pre-label on &Arrival", "Model", "fa5s.bolt", ("Ctrl+Alt+R",), "Run the detector whenever an image is shown", checkable=True),
     ActionSpec("finetune", "&Fine-tune…", "Model", "fa5s.graduation-cap", ("Ctrl+T",), "Fine-tune the detector on the corrected labels"),
     ActionSpec("review_queue", "&Review Queue", "Model", "fa5s.list-ol", ("Ctrl+Shift+Q",), "Images sorted by model disagreement or uncertainty"),

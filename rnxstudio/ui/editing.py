@@ -18,6 +18,7 @@ from rnxstudio.core.model import Box, BoxSource, ImageStatus, InvalidBoxError, c
 from rnxstudio.ui.class_panel import ClassPicker
 from rnxstudio.ui.classes import ClassesFeature
 from rnxstudio.ui.context import AppContext
+from rnxstudio.ui import verify
 from rnxstudio.ui.session_qt import touches
 
 DUPLICATE_OFFSET = 10.0
@@ -89,8 +90,10 @@ class EditingController(QObject):
             change_class=lambda: self.change_class(cv.selected_ids()),
             toggle_predictions=cv.set_show_predictions,
             verify_next=self.verify_and_next,
+            verify_accepts=lambda on: verify.set_accepts_shown(ctx, on),
         )
         ctx.actions.by_id["toggle_predictions"].setChecked(True)
+        ctx.actions.by_id["verify_accepts"].setChecked(verify.accepts_shown(ctx))
         self._on_history(None, None)
 
     @property
@@ -231,7 +234,8 @@ class EditingController(QObject):
         rec = self.nav.current
         if rec is None or self.session is None:
             return
-        self.session.verify(rec.id)
+        if not verify.verify(self.ctx, rec.id, self.classes.threshold):
+            return
         ids = self.nav.files.ids()
         row = self.nav.current_row or 0
         for image_id in ids[row + 1:] + ids[:row]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QCheckBox, QFileDialog, QMessageBox
 
 from rnxstudio.data.errors import LabelFormatError
 from rnxstudio.data.exchange import ExchangeError
@@ -17,6 +17,7 @@ TITLES = {"coco": "Export COCO JSON", "voc": "Export Pascal VOC", "yolo": "Expor
 class ExchangeController:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self.provenance = False  # COCO export option, asked with "verified only?"
         ctx.actions.handle(export_coco=lambda: self.export("coco"), export_voc=lambda: self.export("voc"),
                            export_yolo=lambda: self.export("yolo"), import_labels=lambda: self.import_file())
 
@@ -26,14 +27,24 @@ class ExchangeController:
             self.ctx.status.error("No project", "Open a folder, a video or the demo project first.")
         return session
 
-    def ask_verified_only(self) -> bool | None:
-        """Yes = verified images only, No = every image; None = cancelled."""
+    def ask_verified_only(self, fmt: str = "") -> bool | None:
+        """Yes = verified images only, No = every image; None = cancelled. For COCO the box also
+        offers "write each box's provenance" (off by default; read back by :attr:`provenance`)."""
         box = QMessageBox(QMessageBox.Question, "Export", "Export only the images marked verified?",
                           QMessageBox.Yes | QMessageBox.No | QMessageBox.Cancel, self.ctx.window)
+        box.setObjectName("export_question")
         box.setDefaultButton(QMessageBox.Yes)
+        check = None
+        if fmt == "coco":
+            check = QCheckBox("Write how each box came to be (drawn / accepted / edited, model and score) "
+                              "as COCO annotation attributes", box)
+            check.setChecked(self.provenance)
+            box.setCheckBox(check)
         answer = box.exec()
         if answer == QMessageBox.Cancel:
             return None
+        if check is not None:
+            self.provenance = check.isChecked()
         return answer == QMessageBox.Yes
 
     def export(self, fmt: str, out: str | None = None, verified_only: bool | None = None):
@@ -50,16 +61,20 @@ class ExchangeController:
             if not out:
                 return None
         if verified_only is None:
-            verified_only = self.ask_verified_only()
+            verified_only = self.ask_verified_only(fmt)
             if verified_only is None:
                 return None
         try:
-            result = session.export_labels(fmt, out, verified_only=verified_only)
+            result = session.export_labels(fmt, out, verified_only=verified_only,
+                                           provenance=self.provenance and fmt == "coco")
         except (ExchangeError, LabelFormatError, OSError) as exc:
             self.ctx.status.error(TITLES[fmt], str(exc))
             return None
-        note = f" ({len(result.skipped)} unreadable images skipped)" if result.skipped else ""
-        self.ctx.status.message(result.summary() + note, 10000)
+        # the summary says how many unreadable images were left out; the first few are named
+        note = ""
+        if result.skipped:
+            note = " — left out: " + "; ".join(result.skipped[:3]) + (" …" if len(result.skipped) > 3 else "")
+        self.ctx.status.message(result.summary() + note, 15000)
         return result
 
     def import_file(self, path: str | None = None):

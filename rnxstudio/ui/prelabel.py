@@ -27,6 +27,10 @@ class PrelabelController(QObject):
         self.client = ctx.models.client
         self.auto = False
         self._batch_running = False
+        self.mapping_dialog = None  # the class-mapping step while it is open
+        self._pending: list[tuple[int, object]] = []  # predictions waiting for the mapping
+        self._declined: set[tuple[str, ...]] = set()  # class lists the person would not map
+        self._model_classes: list[str] = []  # the loaded model's classes, once known
 
         self.sb_model = QLabel("model: none", ctx.window)
         self.sb_path = QLabel("", ctx.window)  # the inference path and why (Predictor.describe())
@@ -43,6 +47,7 @@ class PrelabelController(QObject):
         m, c = self.models, self.client
         m.loading.connect(lambda title: self.sb_model.setText(f"model: loading {title}…"))
         m.changed.connect(self._on_model_ready)
+        m.built_ready.connect(lambda built: self.ensure_mapping(list(getattr(built, "class_names", []) or [])))
         m.failed.connect(self._on_model_failed)
         c.result.connect(lambda _job, image_id, det: self._store_predictions(image_id, det))
         c.failed.connect(lambda _job, _i, msg: ctx.status.message(f"Pre-label failed: {msg}", 10000))
@@ -54,7 +59,8 @@ class PrelabelController(QObject):
         ctx.nav.image_ready.connect(self._on_image_ready)
         ctx.session.closed.connect(c.cancel_requests)
         ctx.nav.project_opened.connect(self._on_project_opened)
-        ctx.actions.handle(prelabel_current=self.prelabel_current, auto_prelabel=self.set_auto)
+        ctx.actions.handle(prelabel_current=self.prelabel_current, auto_prelabel=self.set_auto,
+                           map_classes=self.remap)
         # Importing torch holds the interpreter lock for seconds. Do it once, early, while the
         # user is still looking at the first image, instead of when they pick a model.
         QTimer.singleShot(1500, m.prewarm)
@@ -68,6 +74,7 @@ class PrelabelController(QObject):
         """Build/load on the model lane; the status bar follows. ``remember``: the user chose it,
         so it is the model of the next start once it has loaded."""
         self._remember_next = remember
+        self._declined.clear()  # a model loaded again may be mapped again
         self.models.load(choice, self.class_names())
 
     def remembered(self) -> ModelChoice | None:
@@ -132,15 +139,80 @@ class PrelabelController(QObject):
             self.busy.setVisible(on)
             self.busy.setRange(0, 0)  # indeterminate: "working"
 
+    # ---- model classes -> project classes ------------------------------------------------------
+    def _model_name(self) -> str:
+        return self.models.choice.title if self.models.choice else ""
+
+    def _model_version(self) -> str | None:
+        from rnxstudio.data.classmap import model_identity
+
+        choice = self.models.choice
+        return model_identity(choice.checkpoint or choice.zoo_name) if choice is not None else None
+
+    def ensure_mapping(self, model_classes: list[str]):
+        """The project's mapping for these model classes, or None while the class-mapping step
+        is asked (opened here, once; the predictions that wait for it are stored after)."""
+        session = self.ctx.nav.session
+        if session is None or not model_classes:
+            return None
+        self._model_classes = list(model_classes)
+        mapping = session.class_mapping(model_classes)
+        if mapping is None and self.mapping_dialog is None and tuple(model_classes) not in self._declined:
+            self._ask_mapping(model_classes)
+        return mapping
+
+    def remap(self) -> None:
+        """Model → Map Model Classes…: change the loaded model's mapping."""
+        if not self._model_classes or self.ctx.nav.session is None:
+            self.ctx.status.message("Load a model and pre-label once: its classes are then known", 6000)
+        elif self.mapping_dialog is None:
+            self._declined.discard(tuple(self._model_classes))
+            self._ask_mapping(self._model_classes)
+
+    def _ask_mapping(self, model_classes: list[str]) -> None:
+        from rnxstudio.ui.class_mapping import ClassMappingDialog
+
+        session = self.ctx.nav.session
+        dlg = ClassMappingDialog(self.ctx.window, model_name=self._model_name(), model_classes=model_classes,
+                                 categories=session.store.categories(),
+                                 proposed=session.proposed_mapping(model_classes))
+        dlg.finished.connect(lambda result: self._mapping_done(dlg, result))
+        self.mapping_dialog = dlg
+        dlg.open()
+
+    def _mapping_done(self, dlg, result: int) -> None:
+        from PySide6.QtWidgets import QDialog
+
+        self.mapping_dialog = None
+        dlg.deleteLater()
+        session = self.ctx.nav.session
+        pending, self._pending = self._pending, []
+        if session is None:
+            return
+        if result != QDialog.Accepted:
+            self._declined.add(tuple(dlg.model_classes))
+            self.ctx.status.message("Predictions not stored: the model's classes are not mapped to the "
+                                    "project's (Model → Map Model Classes… or load the model again)", 10000)
+            return
+        mapping = session.set_class_mapping(dlg.model_classes, dlg.choices(), model_name=self._model_name())
+        ignored = mapping.ignored()
+        if ignored:
+            self.ctx.status.message(f"Model classes ignored: {', '.join(ignored[:8])}"
+                                    + (" …" if len(ignored) > 8 else ""), 8000)
+        for image_id, det in pending:
+            self._store_predictions(image_id, det)
+
     def _store_predictions(self, image_id: int, detections) -> None:
         session = self.ctx.nav.session
         if session is None or detections is None:
             return
-        ids, added = session.category_ids_for(detections.class_names)
-        if added:
-            self.ctx.status.message(f"Added model classes to the project: {', '.join(added)}", 8000)
-        boxes = detections.to_boxes(ids, image_id=image_id)
-        session.set_predictions(image_id, boxes, model_name=self.models.choice.title if self.models.choice else "")
+        mapping = self.ensure_mapping(list(detections.class_names))
+        if mapping is None:
+            if self.mapping_dialog is not None:
+                self._pending.append((image_id, detections))
+            return
+        boxes = detections.to_boxes(mapping.category_ids(), image_id=image_id)
+        session.set_predictions(image_id, boxes, model_name=self._model_name(), model_version=self._model_version())
         self.result.emit(image_id)
 
     # ---- many images ----------------------------------------------------------------------------

@@ -147,3 +147,19 @@ def test_video_export_writes_frames(tmp_path, capsys):
     assert main(["import", str(video), str(out / "annotations.json")]) == 0
     text = capsys.readouterr()
     assert "0 boxes added on 8 images" in text.out and "not in project" not in text.err
+
+
+def test_export_provenance_and_corrected_only(dataset, tmp_path, capsys):
+    """Issue 15 item 16 on the command line: provenance attributes on request, and only the
+    images a person corrected (imported boxes count as drawn)."""
+    folder, _truth = dataset
+    main(["import", str(folder), str(folder / "annotations.json")])
+    out = tmp_path / "p.json"
+    assert main(["export", str(folder), "--out", str(out), "--provenance"]) == 0
+    anns = json.loads(out.read_text())["annotations"]
+    assert anns and {a["attributes"]["provenance"] for a in anns} == {"drawn"}
+    assert main(["export", str(folder), "--out", str(tmp_path / "plain.json")]) == 0
+    assert all("attributes" not in a for a in json.loads((tmp_path / "plain.json").read_text())["annotations"])
+    assert main(["export", str(folder), "--format", "voc", "--out", str(tmp_path / "v"), "--provenance"]) == 2
+    assert main(["export", str(folder), "--out", str(tmp_path / "c.json"), "--corrected-only"]) == 0
+    assert len(json.loads((tmp_path / "c.json").read_text())["images"]) == 6

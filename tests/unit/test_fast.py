@@ -43,6 +43,12 @@ def test_plans():
             fast.plan_for("cpu", bad)
     with pytest.raises(ValueError, match="CPU only"):
         fast.plan_for("cuda", "fold+sparse_roi")
+    assert fast.plan_for("cpu", "fold+channels_last+bf16+fp32_stem").fp32_stem
+    for bad in ("fold+fp32_stem", "openvino+bf16+fp32_stem", "jit+bf16+fp32_stem"):  # nothing to keep fp32
+        with pytest.raises(ValueError, match="fp32_stem"):
+            fast.plan_for("cpu", bad)
+    with pytest.raises(ValueError, match="fp32_stem"):
+        fast.plan_for("cuda", "fold+fp16+fp32_stem")
 
 
 @pytest.mark.parametrize("levels,aligned,ratio", [(1, False, 2), (4, False, 2), (4, True, 0)])
@@ -187,3 +193,43 @@ def test_predictor_says_which_path_runs(frozen_bn_model):
     assert auto.path_name == auto.choice.name and auto.choice.reason in auto.describe()
     with pytest.raises(ValueError):
         Predictor(frozen_bn_model, device="cpu", precision="fp8")
+
+
+def test_fp32_stem_keeps_the_stem_exact_and_the_rest_reduced(frozen_bn_model):
+    """bf16 with ``fp32_stem``: the stem's (folded) weights and its output are the fp32 path's,
+    everything after it is bf16, and the maps come back fp32 within bf16 rounding of eager."""
+    model = frozen_bn_model.model.eval()
+    fp32, _ = fast.optimize(model, "cpu", "fold+channels_last+sparse_roi")
+    mixed, plan = fast.optimize(model, "cpu", "fold+channels_last+bf16+fp32_stem+sparse_roi")
+    assert plan.describe().endswith("bf16+fp32_stem") and not plan.autocast
+    ref_body = fp32.backbone.inner.body
+    body = mixed.backbone.inner.inner.body
+    assert body.conv1.weight.dtype == torch.float32
+    assert torch.equal(body.conv1.weight, ref_body.conv1.weight) and torch.equal(body.conv1.bias, ref_body.conv1.bias)
+    assert all(p.dtype == torch.bfloat16 for p in body.layer1.parameters())
+    assert all(p.dtype == torch.bfloat16 for p in mixed.backbone.inner.inner.fpn.parameters())
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        stem = body.maxpool(body.relu(body.bn1(body.conv1(x))))
+        ref_stem = ref_body.maxpool(ref_body.relu(ref_body.bn1(ref_body.conv1(x))))
+        assert stem.dtype == torch.bfloat16
+        torch.testing.assert_close(stem, ref_stem.bfloat16(), atol=0, rtol=0)  # fp32 math, one rounding
+        got, ref = mixed.backbone(x), model.backbone(x)
+    for k in ref:
+        assert got[k].dtype == torch.float32
+        assert (got[k] - ref[k]).abs().max() <= 0.03 * ref[k].abs().max()
+
+
+def test_fp32_stem_finds_a_c4_trunk_stem_and_warns_without_one():
+    trunk = nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+                          nn.Sequential(nn.Conv2d(8, 8, 3, padding=1)), nn.Sequential(nn.Conv2d(8, 16, 1)))
+    trunk.eval().out_channels = 16
+    rp = fast._ReducedPrecisionBackbone(trunk, torch.bfloat16, fp32_stem=True)
+    assert rp.input_dtype == torch.float32 and trunk[0].weight.dtype == torch.float32
+    assert isinstance(trunk[3], fast._CastAfter) and trunk[4][0].weight.dtype == torch.bfloat16
+    assert rp(torch.rand(1, 3, 32, 32))["0"].dtype == torch.float32
+    no_stem = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 1)))
+    no_stem.out_channels = 4
+    with pytest.warns(UserWarning, match="no ResNet-style stem"):
+        rp = fast._ReducedPrecisionBackbone(no_stem, torch.bfloat16, fp32_stem=True)
+    assert rp.input_dtype == torch.bfloat16

@@ -37,7 +37,7 @@ def test_auto_is_bf16_only_where_native():
         for c in (amx, avx2):  # OpenVINO only where installed and measured faster (OPENVINO_WINS)
             assert c.backend == ("openvino" if have_ov and precision.OPENVINO_WINS[c.precision] else "torch")
     assert resolve("cpu", info=AVX2, have_openvino=False).mode == "fold+channels_last+sparse_roi"
-    assert resolve("cpu", "bf16", "torch", info=AMX).mode == "fold+channels_last+bf16+sparse_roi"
+    assert resolve("cpu", "bf16", "torch", info=AMX).mode == "fold+channels_last+bf16+fp32_stem+sparse_roi"
 
 
 def test_overrides_and_their_warnings():

@@ -32,7 +32,7 @@ def test_v1_project_opens_and_upgrades_in_place(tmp_path):
     path = tmp_path / "old.rnxproj"
     _v1_project(path, tmp_path)
     with ProjectStore.open(path) as store:
-        assert schema.schema_version(store._conn) == schema.SCHEMA_VERSION == 2
+        assert schema.schema_version(store._conn) == schema.SCHEMA_VERSION == 3
         (cat,) = store.categories()
         assert (cat.id, cat.name, cat.color, cat.hotkey, cat.supercategory, cat.extra) == (
             5, "cat", "#123456", "1", "animal", {})
@@ -41,11 +41,14 @@ def test_v1_project_opens_and_upgrades_in_place(tmp_path):
         (box,) = store.boxes(1)
         assert box.xyxy == (1.5, 2.5, 30.25, 40.125) and box.verified and box.track_id == 7
         assert (box.crowd, box.difficult, box.extra) == (False, False, {})
+        # version 3: an old box is a person's drawn box; nothing rejected, no class maps yet
+        assert (box.provenance, box.edited, box.model_version) == ("drawn", False, None)
+        assert store.count_rejections() == 0 and store.class_map_keys() == []
         # the upgraded file takes the new fields
         store.add_box(Box(2, 2, 9, 9, 5, image_id=1, crowd=True, extra={"coco": {"id": 42}}))
         store.set_image_split(1, "train")
     with ProjectStore.open(path) as store:  # and keeps them; no second migration
-        assert schema.schema_version(store._conn) == 2
+        assert schema.schema_version(store._conn) == 3
         crowd = [b for b in store.boxes(1) if b.crowd]
         assert len(crowd) == 1 and crowd[0].extra == {"coco": {"id": 42}}
         assert store.image(1).split == "train"

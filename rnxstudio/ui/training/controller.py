@@ -201,7 +201,8 @@ class TrainingController(QObject, CompareMixin):
         self._ml_ready()
         store = self.store
         counts = {"verified": store.count_images(ImageStatus.VERIFIED),
-                  "labelled": len(store.image_ids(status=[ImageStatus.IN_PROGRESS, ImageStatus.VERIFIED]))}
+                  "labelled": len(store.image_ids(status=[ImageStatus.IN_PROGRESS, ImageStatus.VERIFIED])),
+                  "corrected": len(store.corrected_image_ids())}
         dlg = FinetuneDialog(self.ctx.window, defaults=defaults or self.default_options(),
                              zoo=[(n, t) for n, t, _d in zoo_entries()],
                              active_checkpoint=self.ctx.models.active_checkpoint,

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 
 from rnxstudio.ui.training.options import FinetuneOptions, default_lr
 
-SELECTION_LABELS = {"verified": "Verified images only", "labelled": "All images with manual/accepted boxes"}
+SELECTION_LABELS = {"verified": "Verified images only", "labelled": "All images with manual/accepted boxes",
+                    "corrected": "Corrected images only (a box drawn or edited, or a prediction rejected)"}
 
 
 class FinetuneDialog(QDialog):
