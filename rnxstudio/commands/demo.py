@@ -6,7 +6,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", help="folder to create it in (default: the user data dir's demo/)")
+    parser.add_argument("--out", help="folder to create it in (default: the user data dir's demo/v<version>/)")
     parser.add_argument("--force", action="store_true", help="regenerate even if it exists")
 
 
@@ -14,10 +14,10 @@ def run(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    from rnxstudio.core.paths import demo_dir
     from rnxstudio.data.demo import ensure_demo
+    from rnxstudio.data.demo_project import demo_root
 
-    root = Path(args.out) if args.out else demo_dir()
+    root = Path(args.out) if args.out else demo_root()
     if args.force and root.exists():
         shutil.rmtree(root)
     images = ensure_demo(root)

@@ -5,6 +5,10 @@ Scenes are textured, noisy backgrounds with five shape classes (circle, square, 
 star, ring) in varied colours and sizes (12–120 px), with partial overlaps and a few empty
 images. Everything is a pure function of the seed: the same seed gives identical PNG bytes and
 identical JSON.
+
+A sixth shape, ``cross``, is drawn only when asked for (``classes=DEMO_CLASSES``): the demo
+project includes it so that a fine-tune has a class to learn that the shipped demo detector
+(trained on the five :data:`CLASSES`) has never seen.
 """
 
 from __future__ import annotations
@@ -20,14 +24,23 @@ import numpy as np
 from rnxstudio.data.atomic import atomic_write_bytes, atomic_write_text
 
 CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "ring")
+NEW_CLASS = "cross"  # drawn only when asked for: the class the demo detector does not know
+SHAPES: tuple[str, ...] = CLASSES + (NEW_CLASS,)  # every shape the generator can draw
 MIN_SIZE, MAX_SIZE = 12, 120
+GENERATOR_VERSION = 1  # bump when the scenes a seed gives change (recorded in each COCO file's info)
 DEMO_SEED = 20261125
-DEMO_VERSION = 1  # bump when the generator's output changes, so old demo folders are rebuilt
+DEMO_VERSION = 2  # bump when the demo's content changes; each version gets its own folder
+# the demo project: the five known shapes plus the new one, which makes up about a third of the
+# objects so that a short fine-tune sees enough of it; half of the images come verified (80: the
+# fine-tune's 12 default epochs take about 1.3 minutes on the 2-core CPU, docs/training.md)
+DEMO_CLASSES: tuple[str, ...] = SHAPES
+DEMO_CLASS_WEIGHTS: tuple[float, ...] = (0.14, 0.14, 0.14, 0.14, 0.14, 0.30)
+DEMO_IMAGES, DEMO_SIZE = 160, 320
 
 
 @dataclass(frozen=True)
 class Shape:
-    cls: int  # index into CLASSES
+    cls: int  # index into SHAPES
     cx: float
     cy: float
     size: float  # outer diameter / side in px
@@ -59,7 +72,7 @@ def _polygon(cx: float, cy: float, radii: list[float], angle: float) -> np.ndarr
 
 def _outline(s: Shape) -> np.ndarray:
     r = s.size / 2.0
-    name = CLASSES[s.cls]
+    name = SHAPES[s.cls]
     if name in ("circle", "ring"):
         t = np.linspace(0, 2 * math.pi, 64, endpoint=False)
         return np.stack([s.cx + r * np.cos(t), s.cy + r * np.sin(t)], axis=1)
@@ -67,6 +80,13 @@ def _outline(s: Shape) -> np.ndarray:
         return _polygon(s.cx, s.cy, [r * math.sqrt(2)] * 4, s.angle + 45) * 1.0
     if name == "triangle":
         return _polygon(s.cx, s.cy, [r] * 3, s.angle - 90)
+    if name == "cross":  # a plus sign, arms 0.68 r wide
+        a = 0.34 * r
+        local = np.array([(a, r), (a, a), (r, a), (r, -a), (a, -a), (a, -r), (-a, -r), (-a, -a),
+                          (-r, -a), (-r, a), (-a, a), (-a, r)], dtype=np.float64)
+        t = math.radians(s.angle)
+        rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+        return local @ rot.T + np.array([s.cx, s.cy])
     # star: 5 outer + 5 inner points
     return _polygon(s.cx, s.cy, [r, r * 0.45] * 5, s.angle - 90)
 
@@ -78,7 +98,7 @@ _SCALE = 1 << _SHIFT
 
 def _draw(canvas: np.ndarray, s: Shape) -> None:
     color = tuple(int(c) for c in s.color)
-    name = CLASSES[s.cls]
+    name = SHAPES[s.cls]
     center = (int(round(s.cx * _SCALE)), int(round(s.cy * _SCALE)))
     r = s.size / 2.0
     if name == "circle":
@@ -105,7 +125,12 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     return np.clip(bg, 0, 255).astype(np.uint8)
 
 
-def _random_shape(rng: np.random.Generator, width: int, height: int, max_size: float) -> Shape:
+def _random_shape(rng: np.random.Generator, width: int, height: int, max_size: float,
+                  classes: tuple[int, ...] = tuple(range(len(CLASSES))),
+                  weights: tuple[float, ...] | None = None) -> Shape:
+    """A random shape of one of ``classes`` (indices into SHAPES), uniform or by ``weights``.
+    The five original classes drawn uniformly take the same random numbers as before the sixth
+    shape existed, so every seed still gives the scenes it always gave."""
     size = float(rng.uniform(MIN_SIZE, max(MIN_SIZE + 1, max_size)))
     margin = size * 0.3
     cx = float(rng.uniform(margin, width - margin))
@@ -113,8 +138,9 @@ def _random_shape(rng: np.random.Generator, width: int, height: int, max_size: f
     hue = int(rng.integers(0, 180))
     hsv = np.uint8([[[hue, int(rng.integers(150, 256)), int(rng.integers(150, 256))]]])
     rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
+    pick = int(rng.integers(0, len(classes))) if weights is None else int(rng.choice(len(classes), p=weights))
     return Shape(
-        cls=int(rng.integers(0, len(CLASSES))),
+        cls=classes[pick],
         cx=cx,
         cy=cy,
         size=size,
@@ -132,9 +158,10 @@ def _iou(a, b) -> float:
 
 
 def make_scene(
-    rng: np.random.Generator, width: int, height: int, n_objects: int
+    rng: np.random.Generator, width: int, height: int, n_objects: int,
+    classes: tuple[int, ...] = tuple(range(len(CLASSES))), weights: tuple[float, ...] | None = None,
 ) -> tuple[np.ndarray, list[tuple[int, tuple[float, float, float, float]]]]:
-    """One scene: RGB image and its objects as (class index, xyxy). Overlap is allowed but
+    """One scene: RGB image and its objects as (index into SHAPES, xyxy). Overlap is allowed but
     limited (IoU <= 0.3 between any two boxes) so every object stays recognisable."""
     img = _background(rng, width, height)
     max_size = min(MAX_SIZE, 0.6 * min(width, height))
@@ -143,7 +170,7 @@ def make_scene(
     tries = 0
     while len(shapes) < n_objects and tries < n_objects * 20:
         tries += 1
-        s = _random_shape(rng, width, height, max_size)
+        s = _random_shape(rng, width, height, max_size, classes, weights)
         box = s.bbox(width, height)
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
             continue
@@ -163,8 +190,20 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def coco_categories() -> list[dict]:
-    return [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASSES)]
+def coco_categories(classes: tuple[str, ...] = CLASSES) -> list[dict]:
+    return [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(classes)]
+
+
+def _class_indices(classes: tuple[str, ...], weights: tuple[float, ...] | None) -> tuple[tuple[int, ...], tuple[float, ...] | None]:
+    unknown = [c for c in classes if c not in SHAPES]
+    if unknown or not classes or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct names from {', '.join(SHAPES)}; got {list(classes)}")
+    if weights is None:
+        return tuple(SHAPES.index(c) for c in classes), None
+    if len(weights) != len(classes) or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"class_weights needs one non-negative weight per class ({len(classes)}), got {list(weights)}")
+    total = float(sum(weights))
+    return tuple(SHAPES.index(c) for c in classes), tuple(float(w) / total for w in weights)
 
 
 def make_shapes_dataset(
@@ -175,14 +214,20 @@ def make_shapes_dataset(
     *,
     max_objects: int = 6,
     empty_every: int = 10,
+    classes: tuple[str, ...] = CLASSES,
+    class_weights: tuple[float, ...] | None = None,
 ) -> dict:
     """Generate ``n`` scenes of ``size`` (int = square, or (width, height)) from ``seed``.
 
     Returns a COCO dict (images, annotations, categories); with ``out_dir`` the images are
     written there as ``shape_00000.png``… and the dict as ``annotations.json``. Every
     ``empty_every``-th image (index 0 mod empty_every, except index 0) has no objects.
+    ``classes`` (names from :data:`SHAPES`, category ids 1.. in this order) are drawn uniformly,
+    or in proportion to ``class_weights``.
     """
     width, height = (size, size) if isinstance(size, int) else size
+    shape_ids, weights = _class_indices(tuple(classes), class_weights)
+    category_of = {k: i + 1 for i, k in enumerate(shape_ids)}
     rng = np.random.default_rng(seed)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -192,7 +237,7 @@ def make_shapes_dataset(
     for i in range(n):
         empty = empty_every > 0 and i > 0 and i % empty_every == 0
         n_obj = 0 if empty else int(rng.integers(1, max_objects + 1))
-        img, objects = make_scene(rng, width, height, n_obj)
+        img, objects = make_scene(rng, width, height, n_obj, shape_ids, weights)
         file_name = f"shape_{i:05d}.png"
         images.append({"id": i + 1, "file_name": file_name, "width": width, "height": height})
         for cls, (x1, y1, x2, y2) in objects:
@@ -201,7 +246,7 @@ def make_shapes_dataset(
                 {
                     "id": ann_id,
                     "image_id": i + 1,
-                    "category_id": cls + 1,
+                    "category_id": category_of[cls],
                     "bbox": [round(x1, 3), round(y1, 3), round(w, 3), round(h, 3)],
                     "area": round(w * h, 3),
                     "iscrowd": 0,
@@ -211,11 +256,11 @@ def make_shapes_dataset(
         if out is not None:
             atomic_write_bytes(out / file_name, encode_png(img))
     coco = {
-        "info": {"description": f"rnxstudio synthetic shapes, seed {seed}", "version": str(DEMO_VERSION)},
+        "info": {"description": f"rnxstudio synthetic shapes, seed {seed}", "version": str(GENERATOR_VERSION)},
         "licenses": [],
         "images": images,
         "annotations": annotations,
-        "categories": coco_categories(),
+        "categories": coco_categories(tuple(classes)),
     }
     if out is not None:
         atomic_write_text(out / "annotations.json", json.dumps(coco, indent=1, sort_keys=True))
@@ -304,12 +349,13 @@ def make_shapes_video(
     return coco
 
 
-def ensure_demo(root: str | Path, *, n_images: int = 24, size: int = 320) -> Path:
+def ensure_demo(root: str | Path, *, n_images: int = DEMO_IMAGES, size: int = DEMO_SIZE) -> Path:
     """Create the demo data under ``root`` if absent or outdated; return the images folder.
 
-    Layout: ``root/images/*.png`` + ``root/images/annotations.json`` (ground truth) and
-    ``root/video/shapes.avi`` + ``root/video/shapes.json``. A marker file records the version,
-    so a half-written demo (killed mid-way) is regenerated on the next start.
+    Layout: ``root/images/*.png`` + ``root/images/annotations.json`` (ground truth for the six
+    :data:`DEMO_CLASSES`) and ``root/video/shapes.avi`` + ``root/video/shapes.json``. A marker
+    file records the version, so a half-written demo (killed mid-way) is regenerated on the next
+    start.
     """
     root = Path(root)
     marker = root / "demo.json"
@@ -319,7 +365,8 @@ def ensure_demo(root: str | Path, *, n_images: int = 24, size: int = 320) -> Pat
                 return root / "images"
         except (OSError, ValueError):
             pass
-    make_shapes_dataset(n_images, size, DEMO_SEED, root / "images")
+    make_shapes_dataset(n_images, size, DEMO_SEED, root / "images", classes=DEMO_CLASSES,
+                        class_weights=DEMO_CLASS_WEIGHTS)
     make_shapes_video(root / "video" / "shapes.avi", seed=DEMO_SEED + 1)
     atomic_write_text(marker, json.dumps({"version": DEMO_VERSION, "seed": DEMO_SEED}))
     return root / "images"

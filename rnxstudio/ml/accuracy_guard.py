@@ -135,12 +135,12 @@ def predict_all(predictor, guard: GuardSet) -> dict[int, Any]:
 
 
 def _demo_model():
-    from rnxstudio.ml import zoo
+    from rnxstudio.ml.resolve import MODELS, resolve
 
-    if "demo" not in zoo.MODELS:
+    if "demo" not in MODELS:
         return None
     try:
-        return zoo.build_model("demo", num_classes=5, allow_download=False)
+        return resolve("demo")  # the shipped trained weights, its own classes
     except (ValueError, OSError):
         return None
 

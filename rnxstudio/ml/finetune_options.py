@@ -57,18 +57,22 @@ def default_lr(device: str, batch_size: int, *, pretrained: bool = True) -> floa
     return float(per16) * batch_size / 16
 
 
-def recommended_options(device: str, *, pretrained: bool | None = None) -> FinetuneOptions:
+def recommended_options(device: str, *, pretrained: bool | None = None, base: str | None = None) -> FinetuneOptions:
     """Dialog defaults for ``device`` (from :func:`rnxstudio.ml.train_config.recommended_config`).
 
-    ``pretrained`` None: whether the recommended model has ImageNet backbone weights at all —
+    ``base`` (a zoo name or checkpoint; None: the device's recommended model) is what the run
+    starts from: the demo project's shipped ``demo`` detector, say. ``pretrained`` None: whether
+    that base starts from learned weights (:func:`rnxstudio.ml.train_config.starts_trained`) —
     the tiny CPU model has none, so it gets the from-scratch recipe (all stages trainable, the
-    higher learning rate) that the shapes benchmark measured, not the fine-tuning one."""
-    from rnxstudio.ml.train_config import recommended_config
-    from rnxstudio.ml.zoo import get_spec
+    higher learning rate) that the shapes benchmark measured; a trained base gets the
+    fine-tuning one."""
+    from rnxstudio.ml.train_config import recommended_config, starts_trained
 
+    if base is None:
+        base = recommended_config(device, pretrained=False)["model"]
     if pretrained is None:
-        pretrained = get_spec(recommended_config(device, pretrained=False)["model"]).weights is not None
+        pretrained = starts_trained(base)
     rec = recommended_config(device, pretrained=pretrained)
-    return FinetuneOptions(base=rec["model"], trainable_layers=int(rec.get("trainable_layers") or 3),
+    return FinetuneOptions(base=base, trainable_layers=int(rec.get("trainable_layers") or 3),
                            size=int(rec.get("size") or 320), max_size=rec.get("max_size"),
                            batch_size=int(rec.get("batch_size") or 4), device=device, pretrained_backbone=pretrained)

@@ -135,3 +135,19 @@ def plan_steps(step: int, timed: list[float], seconds_left: float, eval_cost: Ca
     if not first and abs(planned - current) <= 0.05 * current:
         return None
     return planned
+
+
+def plan_after_eval(step: int, step_s: float, eval_s: float, seconds_left: float, steps_between_evals: int,
+                    current: int | None, cap: int | None = None) -> int | None:
+    """A ``--minutes`` run's total step count re-planned after a validation pass, or None to keep
+    ``current``. Uses the measured seconds of a step (``step_s``) and of that pass (``eval_s``):
+    one more pass every ``steps_between_evals`` steps and a last one at the end must fit in
+    ``seconds_left`` too, so the schedule reaches its end at the deadline instead of being cut
+    short by evaluation time that the first plan only guessed."""
+    if current is None or step >= current or step_s <= 0:
+        return None
+    per = step_s + eval_s / max(1, steps_between_evals)
+    planned = step + max(1, int((seconds_left - eval_s) / per))
+    if cap is not None:
+        planned = min(planned, cap)
+    return None if planned == current else planned

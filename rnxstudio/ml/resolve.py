@@ -38,7 +38,8 @@ def resolve(ref: str | os.PathLike | BuiltModel, *, class_names: list[str] | Non
     * an existing file is a checkpoint: its sidecar says how to rebuild it; without one, ``arch``
       (a zoo name) and ``class_names`` describe bare weights;
     * a zoo name builds that member for ``class_names`` (default one class, "object"; torchvision's
-      90 COCO labels with ``coco_weights`` and no names), with ImageNet backbone weights when
+      90 COCO labels with ``coco_weights`` and no names; a member whose trained weights ship with
+      the app, e.g. ``demo``, keeps its own classes when no names are given), with ImageNet backbone weights when
       ``pretrained_backbone`` and they are available (or ``backbone_weights``, a file).
 
     ``min_size``/``max_size`` set the input resize of either kind. Other keywords go to
@@ -59,6 +60,9 @@ def resolve(ref: str | os.PathLike | BuiltModel, *, class_names: list[str] | Non
         return built
     if text not in MODELS:
         raise ModelRefError(f"{text!r} is neither a zoo model ({', '.join(MODELS)}) nor a file")
+    spec = MODELS[text]
+    if spec.bundled:  # trained weights that ship with the app: its own classes unless names are given
+        return _bundled(spec, class_names, min_size, max_size, build_kwargs)
     names = class_names or (None if coco_weights else ["object"])
     kw = dict(build_kwargs)
     if min_size:
@@ -71,3 +75,22 @@ def resolve(ref: str | os.PathLike | BuiltModel, *, class_names: list[str] | Non
                            coco_weights=coco_weights, **kw)
     except (KeyError, ValueError) as exc:
         raise ModelRefError(str(exc.args[0] if exc.args else exc)) from exc
+
+
+_BUNDLED_KEYS = ("score_thresh", "nms_thresh", "detections_per_img", "trainable_layers")
+
+
+def _bundled(spec, class_names, min_size, max_size, build_kwargs: dict[str, Any]) -> BuiltModel:
+    from rnxstudio.ml.bundled import build_bundled
+
+    kw = {k: v for k, v in build_kwargs.items() if k in _BUNDLED_KEYS}
+    other = sorted(k for k, v in build_kwargs.items() if k not in _BUNDLED_KEYS and k != "allow_download"
+                   and v is not None)
+    if other:
+        raise ModelRefError(f"{spec.name} is a trained model; its architecture is fixed ({', '.join(other)} "
+                            "cannot be changed)")
+    try:
+        return build_bundled(spec, class_names=list(class_names) if class_names else None, min_size=min_size,
+                             max_size=max_size, **kw)
+    except ValueError as exc:
+        raise ModelRefError(str(exc)) from exc

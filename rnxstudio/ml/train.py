@@ -9,6 +9,7 @@ checkpoint is written. Nothing here calls sys.exit: problems raise :class:`Train
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections import deque
 from collections.abc import Generator
@@ -26,6 +27,7 @@ from rnxstudio.ml import train_state as ts
 from rnxstudio.ml.schedule import Schedule
 from rnxstudio.ml.train_config import Progress, TrainConfig, TrainingError
 from rnxstudio.ml.train_state import store_recorder  # noqa: F401 - part of this module's API
+from rnxstudio.ml.weight_average import WeightAverage, averaged
 from rnxstudio.ml.train_data import (
     Augment,
     DataError,
@@ -78,9 +80,9 @@ def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_s
             if resume_state is not None:
                 raise TrainingError(f"{source}: classes {built.class_names} differ from the data's "
                                     f"{data.class_names}; cannot resume")
-            built, kept = init_predictor_from(built, data.class_names)  # rows of same-named classes kept
-            notes.append(f"new box predictor for classes {', '.join(data.class_names)} (backbone, FPN, RPN kept"
-                         + (f"; started from the model's {', '.join(kept.values())}" if kept else "") + ")")
+            built, rows = init_predictor_from(built, data.class_names)
+            notes.append(f"box predictor for classes {', '.join(data.class_names)}: {rows.message()} "
+                         "(backbone, FPN, RPN, box head kept)")
         parent = str(source)
         random_init = False
     else:
@@ -93,7 +95,8 @@ def _build(cfg: TrainConfig, data: DetectionData, device: torch.device, resume_s
         except ModelRefError as exc:
             raise TrainingError(str(exc)) from exc
         notes += built.warnings
-        parent = None
+        origin = built.weights_origin  # a zoo entry with shipped weights ("demo") is its checkpoint's child
+        parent = origin.split(":", 1)[1] if origin.startswith("checkpoint:") else None
         random_init = built.is_random
     if resume_state is not None:
         layers = int(resume_state["trainable_layers"])
@@ -182,6 +185,7 @@ class _Trainer:
             self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.cuda else None,
                                                find_unused_parameters=True)
         self.optimizer = optim.make_optimizer(self.model, cfg, self.base_lr)
+        self.ema = WeightAverage(cfg.ema_horizon) if cfg.ema_horizon else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.micro = cfg.batch_size
         self.step = 0
@@ -238,6 +242,7 @@ class _Trainer:
             "micro": self.micro, "trainable_layers": self.layers, "class_names": list(self.data.class_names),
             "category_ids": list(self.data.category_ids), "base_lr": self.base_lr,
             "elapsed_s": self.elapsed_before + (self.clock() - self.t0 if hasattr(self, "t0") else 0.0),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
     def _restore(self, st: dict[str, Any]) -> None:
@@ -254,6 +259,8 @@ class _Trainer:
         self.micro = int(st["micro"])
         self.base_lr = float(st["base_lr"])
         self.elapsed_before = float(st.get("elapsed_s", 0.0))
+        if self.ema is not None and st.get("ema"):
+            self.ema.load_state_dict(st["ema"], self.model)
         ts.set_rng_state(st["rng"])
 
     elapsed_before = 0.0
@@ -343,6 +350,17 @@ def _progress(tr: _Trainer, kind: str, losses: dict[str, float] | None = None, *
                     eta_s=kw.pop("eta", 0.0), kind=kind, **kw)
 
 
+def _evaluate_and_keep(tr: _Trainer, *, final: bool) -> tuple[Any, Path | None, str]:
+    """:func:`train_save.evaluate_and_keep` on the weight average when there is one (validation,
+    ``best`` and ``last`` all hold it; the trainer state keeps the live weights beside it), timed
+    so that a --minutes run re-plans with what evaluation really costs."""
+    t0 = tr.clock()
+    with averaged(tr.ema, tr.model):
+        out = keep.evaluate_and_keep(tr, final=final)
+    tr.eval_seconds = tr.clock() - t0
+    return out
+
+
 def _eval_cost_per_step(tr: _Trainer, step_s: float) -> float:
     """Validation time spread over the training steps, for planning a --minutes run: inference
     is taken as ~40% of a training step per image."""
@@ -410,6 +428,8 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
                     continue
                 tr.consecutive_nonfinite = 0
                 tr.step += 1
+                if tr.ema is not None:
+                    tr.ema.update(tr.model, tr.total_steps)
                 dt = tr.clock() - t_step
                 times.append(dt)
                 if replan and tr.step <= optim.REPLAN_STEP:  # --minutes: plan the step count from timings
@@ -432,7 +452,16 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
                 tr.epoch += 1
                 at_end = tr.total_steps is not None and tr.step >= tr.total_steps
                 if tr.epoch % cfg.eval_every == 0 or at_end:
-                    result, path, note = keep.evaluate_and_keep(tr, final=at_end)
+                    result, path, note = _evaluate_and_keep(tr, final=at_end)
+                    if replan and times and not at_end:
+                        cap = cfg.epochs * tr.steps_per_epoch if cfg.epochs is not None else None
+                        planned = optim.plan_after_eval(
+                            tr.step, statistics.median(times), tr.eval_seconds, max(0.0, deadline - tr.clock()),
+                            tr.steps_per_epoch * cfg.eval_every, tr.total_steps, cap)
+                        if planned is not None and planned != tr.total_steps:
+                            tr.set_total(planned)  # the learning rate stays continuous (ml/schedule.py)
+                            replanned = f"re-planned {tr.total_steps} steps for {cfg.minutes:g} min"
+                            note = f"{note}; {replanned}" if note else replanned
                     scores = (f", val AP {result.map:.3f} AP50 {result.metrics['AP50'] or 0:.3f}"
                               if result is not None else "")
                     yield _progress(tr, "checkpoint", eval=result, checkpoint=str(path) if path else None,
@@ -449,11 +478,12 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
         return path
     if tr.last_saved_step != tr.step:  # ended mid-epoch, or its last validation wrote no `last`
         if tr.evaluated_step == tr.step:
-            path = keep.save_last(tr)
+            with averaged(tr.ema, tr.model):  # the weights that validation just scored
+                path = keep.save_last(tr)
             note = f"saved {path.name}"
             result = None
         else:
-            result, path, note = keep.evaluate_and_keep(tr, final=True)
+            result, path, note = _evaluate_and_keep(tr, final=True)
         yield _progress(tr, "checkpoint", eval=result, checkpoint=str(path), message=note)
     final = tr.best_path or tr.last_path
     assert final is not None

@@ -48,6 +48,9 @@ class ModelSpec:
     coco_weights: str | None = None  # "EnumClass.MEMBER" in torchvision.models.detection
     # one anchor size per FPN level P2..P6 (or the sizes of the single C4 level)
     default_anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)
+    # trained weights that ship with the app, relative to resources/ (ml/bundled.py loads them)
+    bundled: str | None = None
+    rebuild_command: str = ""  # how those weights were made (shown when the file is missing)
 
     def weights_enum(self) -> Any | None:
         """The torchvision weights enum member for the ImageNet backbone, or None."""
@@ -125,6 +128,18 @@ MODELS: dict[str, ModelSpec] = {
             "weights exist; not meant for real photos.",
             "tiny", fpn=True, is_tiny=True, weights=None, default_min_size=320, default_max_size=512,
             default_anchor_sizes=TINY_ANCHOR_SIZES,
+        ),
+        ModelSpec(
+            "demo",
+            "Demo detector (tiny ResNeXt, trained on synthetic shapes)",
+            "The tiny ResNeXt-FPN trained on generated scenes of five shapes (circle, square, triangle, "
+            "star, ring), shipped with the app so the demo project works offline. It knows only those "
+            "shapes on those backgrounds: it is for trying the label -> pre-label -> fine-tune loop, "
+            "not for real photos. Trained by `python -m rnxstudio.ml.demo_model` (command, data seed "
+            "and validation metrics are in resources/models/demo_shapes.json).",
+            "tiny", fpn=True, is_tiny=True, default_min_size=256, default_max_size=416,
+            default_anchor_sizes=TINY_ANCHOR_SIZES, bundled="models/demo_shapes.safetensors",
+            rebuild_command="python -m rnxstudio.ml.demo_model --out resources/models",
         ),
     )
 }
@@ -256,6 +271,8 @@ def build_model(
     ValueError for bad arguments or a backbone weights file that does not fit.
     """
     spec = get_spec(name)
+    if spec.bundled:  # shipped trained weights: loading them is rnxstudio.ml.resolve's job
+        return _bundled_architecture(spec)
     if coco_weights:
         built = _build_coco(spec, num_classes=num_classes, class_names=class_names,
                             trainable_layers=trainable_layers, min_size=min_size, max_size=max_size,
@@ -396,6 +413,29 @@ def _build_coco(spec: ModelSpec, *, num_classes: int, class_names: list[str] | N
         built = replace_predictor(built, names)
         built.warnings.append("COCO backbone, FPN and RPN kept; new box predictor for your classes")
     return built
+
+
+def _bundled_architecture(spec: ModelSpec) -> BuiltModel:
+    """A member whose trained weights ship with the app, built here only as an architecture on
+    the meta device (architecture tables): its sidecar says how. Anywhere else a random-weight
+    copy would be a trap (it looks like the demo model and detects nothing), so this refuses
+    and names the way that loads the weights (:func:`rnxstudio.ml.resolve.resolve`)."""
+    import json
+
+    from rnxstudio.core.paths import resources_dir
+
+    if torch.get_default_device().type != "meta":
+        raise ValueError(f"{spec.name} is a trained model that ships with the app; load it with "
+                         f"rnxstudio.ml.resolve.resolve({spec.name!r}) (the app and every command do)")
+    sidecar = (resources_dir() / spec.bundled).with_suffix(".json")
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{spec.name}: cannot read {sidecar} ({exc}); rebuild it with: "
+                         f"{spec.rebuild_command or 'see docs/training.md'}") from exc
+    kw = rebuild_kwargs(meta["build_kwargs"])
+    kw.pop("trainable_layers", None)
+    return build_model(kw.pop("name"), **kw)
 
 
 def rebuild_kwargs(build_kwargs: dict[str, Any]) -> dict[str, Any]:

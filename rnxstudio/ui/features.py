@@ -5,14 +5,25 @@ the :class:`~rnxstudio.ui.context.AppContext`, registers its action handlers the
 object with ``shutdown()``. What one feature needs of another is passed here, by name (the
 inspector docks beside the Classes dock; editing uses the class panel's current class); nothing
 is looked up at run time. Keeping them apart keeps MainWindow thin and lets a newcomer find
-"where does pre-labeling live" by file name.
+"where does pre-labeling live" by file name. The "Next steps" panel is installed last: it names
+the other features' actions and runs them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from rnxstudio.ui import classes, editing, export_actions, inspector_feature, objects_list, prelabel, training, video_nav
+from rnxstudio.ui import (
+    classes,
+    editing,
+    export_actions,
+    inspector_feature,
+    next_steps_panel,
+    objects_list,
+    prelabel,
+    training,
+    video_nav,
+)
 from rnxstudio.ui.context import AppContext
 from rnxstudio.ui.keys import SpaceTap
 
@@ -27,6 +38,7 @@ class Features:
     training: training.TrainingFeature
     video: video_nav.VideoNavigator
     inspector: inspector_feature.InspectorFeature
+    next_steps: next_steps_panel.NextStepsPanel
 
     def shutdown(self) -> None:
         """Reverse install order: the inspector and training before pre-labeling, editing last."""
@@ -50,4 +62,5 @@ def install_features(ctx: AppContext, *, file_view) -> Features:
         training=training.install(ctx),
         video=video_nav.install(ctx),
         inspector=inspector_feature.install(ctx, beside=cls.dock),
+        next_steps=next_steps_panel.install(ctx),  # last: it reads what the others registered
     )

@@ -67,8 +67,10 @@ def build_for_project(choice: ModelChoice, class_names: list[str]):
     return resolve(ref, class_names=class_names or ["object"], pretrained_backbone=choice.pretrained_backbone)
 
 
-def weights_origin(built) -> str:
+def weights_origin(built, choice: ModelChoice | None = None) -> str:
     weights = str(getattr(built, "weights_origin", ""))
+    if choice is not None and choice.zoo_name and not choice.checkpoint and weights.startswith("checkpoint"):
+        return "shipped"  # a zoo entry whose trained weights come with the app (the demo detector)
     return ("random" if weights == "random" else "fine-tuned" if weights.startswith("checkpoint")
             else "pretrained" if weights else "unknown")
 
@@ -118,9 +120,10 @@ class ActiveModel(QObject):
             self.changed.emit(text)
             return
         self.loaded = True
-        self.origin = weights_origin(built)
+        self.origin = weights_origin(built, self.choice)
         if built is not None:
-            text = f"{built.spec.name} ({self.origin} weights), {text}"
+            name = self.choice.zoo_name if self.origin == "shipped" else built.spec.name
+            text = f"{name} ({self.origin} weights), {text}"
         self.text = text
         self.warnings = list(getattr(built, "warnings", []) or []) + list(self.client.path_warnings)
         self.path = self.client.path

@@ -130,7 +130,9 @@ def test_shortcuts_dialog_lists_visible_actions(window):
 def test_demo_opens(window, qtbot):
     assert window.open_demo()
     wait_for_image(qtbot, window, timeout=EVENT_MS)
-    assert window.controller.files.rowCount() == 24
+    from rnxstudio.data.demo import DEMO_IMAGES
+
+    assert window.controller.files.rowCount() == DEMO_IMAGES
     img = window.canvas.image_size()
     assert img == (320, 320)
     assert isinstance(window.canvas.boxes(), list) and window.canvas.boxes()

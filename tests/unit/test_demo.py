@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from rnxstudio.data.demo import CLASSES, Shape, _draw, ensure_demo, make_shapes_dataset, make_shapes_video
+from rnxstudio.data.demo import CLASSES, SHAPES, Shape, _draw, ensure_demo, make_shapes_dataset, make_shapes_video
 
 
 def _digest(folder):
@@ -43,7 +43,7 @@ def test_valid_coco_boxes_inside_every_class_present(tmp_path):
     assert min(sizes) < 40 and max(sizes) > 50
 
 
-@pytest.mark.parametrize("cls", range(len(CLASSES)))
+@pytest.mark.parametrize("cls", range(len(SHAPES)))
 def test_box_is_tight_around_drawn_pixels(cls):
     """bbox() of every shape class matches the pixels _draw() paints, within 2 px (OpenCV anti-aliasing bleeds up to a pixel)."""
     for angle in (0.0, 37.0, 101.0):

@@ -142,7 +142,8 @@ def test_minutes_run_re_planned_at_step_50_has_no_jump_and_ends_at_100_percent(s
     records = list(finetune(_cfg(shapes, tmp_path / "run", minutes=1.0, val_split=0.0, warmup_steps=4,
                                  clock=clock)))
     steps = [r for r in records if r.kind == "step" and r.losses]
-    assert any("re-planned" in r.message for r in steps), [r.message for r in steps if r.message]
+    # re-planned at step 50 or, sooner, after an epoch's validation pass (which measures the step time too)
+    assert any("re-planned" in (r.message or "") for r in records), [r.message for r in records if r.message]
     lrs = [r.lr for r in steps]
     peak = max(lrs)
     jumps = [abs(b - a) / peak for a, b in zip(lrs[9:], lrs[10:])]  # after the warmup

@@ -48,3 +48,16 @@ def test_minutes_plan_is_made_after_the_first_steps_and_corrected_once():
     # within 5 % of the first plan, or at any other step: keep it
     assert plan_steps(REPLAN_STEP, [1.0] * REPLAN_STEP, 150.0 + 4, no_eval, 200 + 5) is None
     assert plan_steps(REPLAN_STEP - 1, loaded[:-1], 400.0, no_eval, first) is None
+
+
+def test_a_plan_is_corrected_after_each_evaluation_with_its_measured_cost():
+    from rnxstudio.ml.optim import plan_after_eval
+
+    # 100 s left, 1 s a step, a 10 s evaluation every 10 steps and one at the end:
+    # (100 - 10) / (1 + 10 / 10) = 45 more steps
+    assert plan_after_eval(200, 1.0, 10.0, 100.0, 10, current=400) == 245
+    assert plan_after_eval(200, 1.0, 10.0, 100.0, 10, current=400, cap=220) == 220
+    assert plan_after_eval(200, 1.0, 0.0, 100.0, 10, current=300) is None  # the plan was right
+    assert plan_after_eval(200, 1.0, 10.0, 100.0, 10, current=None) is None  # not a --minutes run
+    assert plan_after_eval(200, 1.0, 10.0, 100.0, 10, current=200) is None  # already at the end
+    assert plan_after_eval(200, 1.0, 50.0, 20.0, 10, current=400) == 201  # past the deadline: one more step

@@ -24,7 +24,7 @@ def _forward(built: zoo.BuiltModel, h: int = 100, w: int = 128) -> dict:
 
 
 def test_registry_has_the_issue_members():
-    assert set(FAST_MEMBERS + SLOW_MEMBERS + ["resnext50_32x4d_c4"]) == set(zoo.MODELS)
+    assert set(FAST_MEMBERS + SLOW_MEMBERS + ["resnext50_32x4d_c4", "demo"]) == set(zoo.MODELS)
     assert zoo.DEFAULT_MODEL == "resnext50_32x4d_fpn"
     tiny = zoo.MODELS["resnext_tiny_fpn"]
     assert tiny.is_tiny and "tiny" in tiny.title and "tests" in tiny.title

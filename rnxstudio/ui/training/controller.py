@@ -176,7 +176,23 @@ class TrainingController(QObject, CompareMixin):
         self._ml_ready()
         from rnxstudio.ml.train_state import resolve_device
 
-        return recommended_options(str(resolve_device("auto")))
+        return recommended_options(str(resolve_device("auto")), base=self.default_base())
+
+    def default_base(self) -> str | None:
+        """What a fine-tune starts from unless the user picks otherwise: the pre-labeling model
+        when it is a zoo entry with shipped trained weights (the demo's ``demo``), else the
+        model the project names (its preferred model), else None (the device's recommended
+        model). An active checkpoint is offered first by the dialog itself."""
+        from rnxstudio.data.demo_project import preferred_model
+        from rnxstudio.ml.zoo import MODELS
+
+        choice = self.ctx.models.choice
+        if choice is not None and choice.zoo_name and not choice.checkpoint:
+            spec = MODELS.get(choice.zoo_name)
+            if spec is not None and spec.bundled:
+                return choice.zoo_name
+        store = self.store
+        return preferred_model(store) if store is not None else None
 
     def make_dialog(self, defaults: FinetuneOptions | None = None):
         from rnxstudio.ui.model_dialog import device_entries, zoo_entries
