@@ -18,6 +18,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QGridLayout, QLabel, QToolButton, QWidget
 
 from rnxstudio.data.next_steps import NextStep, next_steps, render
+from rnxstudio.ui.actions import ACTIONS
 from rnxstudio.ui.context import AppContext
 
 SEEN_KEY = "next_steps/seen_demo_version"  # QSettings: the demo versions already opened once
@@ -62,8 +63,14 @@ class NextStepsPanel(QObject):
 
     # ------------------------------------------------------------------ what to show
     def keys(self) -> dict[str, str]:
-        """Every action's first shortcut as the platform writes it."""
-        return {aid: act.shortcut().toString(QKeySequence.NativeText) for aid, act in self.ctx.actions.by_id.items()}
+        """Every action's first key as the user reads it: its QAction shortcut, else the key a
+        widget handles for it (Space verifies as a tap on the canvas and lists, not as a menu
+        shortcut), without the gesture note."""
+        out = {aid: act.shortcut().toString(QKeySequence.NativeText) for aid, act in self.ctx.actions.by_id.items()}
+        for spec in ACTIONS:
+            if not out.get(spec.id) and spec.keys:
+                out[spec.id] = spec.keys[0].split(" (")[0]
+        return {aid: key for aid, key in out.items() if key}
 
     def lines(self) -> list[str]:
         """The steps as shown: text, then the key of the step's own action (tests read these)."""
