@@ -45,7 +45,7 @@ def main() -> int:
         QSlider,
     )
 
-    from rnxstudio.core.paths import demo_dir
+    from rnxstudio.data.demo_project import demo_root
     from rnxstudio.data.project import project_file_for
     from rnxstudio.ui.app import make_app
     from rnxstudio.ui.main_window import MainWindow
@@ -99,7 +99,7 @@ def main() -> int:
 
     def count(sql: str) -> int:
         """One number from the demo project file, read-only (the window is its only writer)."""
-        project = project_file_for(demo_dir() / "images")
+        project = project_file_for(demo_root() / "images")
         if not project.is_file():
             return 0
         conn = sqlite3.connect(f"file:{project}?mode=ro", uri=True, timeout=5)
@@ -159,7 +159,7 @@ def main() -> int:
                     log("window shown; File > Open Demo Project")
                     state["step"] = "wait project"
             elif step == "wait project":
-                if project_file_for(demo_dir() / "images").is_file():
+                if project_file_for(demo_root() / "images").is_file():
                     # the demo's labelled half comes first: go to the first unlabeled image
                     skip = count("SELECT COUNT(*) FROM images WHERE status = 'verified'")
                     for _ in range(skip):

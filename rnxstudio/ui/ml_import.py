@@ -12,7 +12,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a GUI-thread import under it may reach another
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@ device and the inference path; import a detectron2 / mmdetection file; pre-label
 
 from __future__ import annotations
 
+from rnxstudio.ui.ml_import import ml_lock
+
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -34,7 +36,8 @@ WEIGHTS_HELP = "docs/adr/0010-converted-coco-models.md"
 def zoo_entries() -> list[tuple[str, str, str]]:
     """(name, title, description) of each zoo member. Importing the zoo imports torch, so this
     runs when the dialog opens, never at start-up."""
-    from rnxstudio.ml.zoo import MODELS
+    with ml_lock():  # the background warm-up may be importing torchvision right now
+        from rnxstudio.ml.zoo import MODELS
 
     return [(m.name, m.title, m.description) for m in MODELS.values()]
 
@@ -44,8 +47,9 @@ def catalog_entries() -> list[tuple[str, str, str, bool]]:
     (ml.convert.catalog). One that is neither converted nor downloaded says so and how to get it:
     this machine cannot download it now (catalog.WeightsUnavailable when loading), so the
     description is the same instruction that error gives."""
-    from rnxstudio.ml.backbones import NO_DOWNLOAD_ENV, downloads_allowed
-    from rnxstudio.ml.convert import catalog
+    with ml_lock():
+        from rnxstudio.ml.backbones import NO_DOWNLOAD_ENV, downloads_allowed
+        from rnxstudio.ml.convert import catalog
 
     out = []
     for e in catalog.CATALOG.values():
@@ -63,7 +67,8 @@ def catalog_entries() -> list[tuple[str, str, str, bool]]:
 
 
 def device_entries() -> list[tuple[str, str]]:
-    from rnxstudio.ml.devices import available_devices
+    with ml_lock():
+        from rnxstudio.ml.devices import available_devices
 
     return [("auto", "Automatic (CUDA > MPS > CPU)")] + list(available_devices())
 
