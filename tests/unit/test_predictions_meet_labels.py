@@ -13,23 +13,10 @@ from pathlib import Path
 import pytest
 
 from rnxstudio.core import commands as cmd
-from rnxstudio.core.model import Box, BoxSource, ImageRecord, ImageStatus
-from rnxstudio.data.session import ProjectSession
-from rnxstudio.data.store import ProjectStore
+from rnxstudio.core.model import Box, BoxSource, ImageStatus
 
 
-def make_session(folder: Path) -> ProjectSession:
-    store = ProjectStore.create(folder / "p.rnxproj", root=folder, durability="normal")
-    store.add_category("cat")
-    store.add_category("dog")
-    store.add_images([ImageRecord(f"img{i}.png", width=100, height=80) for i in range(3)])
-    return ProjectSession(store)
-
-
-@pytest.fixture
-def session(tmp_path):
-    with make_session(tmp_path) as s:
-        yield s
+from test_session import make_session, session  # noqa: F401 - the same small project and its fixture
 
 
 def preds(store, image_id):
