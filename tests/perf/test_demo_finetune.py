@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.perf]
+pytestmark = [pytest.mark.slow, pytest.mark.perf, pytest.mark.gui]  # the fine-tune dialog path imports Qt
 
 
 def test_default_finetune_from_the_demo_model_learns_the_new_class(tmp_path):

@@ -85,6 +85,7 @@ def test_no_project_steps_and_rendering():
     assert text == "Correct (Enter accept), then verify_next"
 
 
+@pytest.mark.gui  # reads the ui action table (imports Qt)
 def test_every_action_named_by_a_step_exists_in_the_gui_action_table(tmp_path):
     pytest.importorskip("PySide6")
     from rnxstudio.ui.actions import ACTIONS
