@@ -4,6 +4,7 @@ refuses to patch an ``nn.Module`` (pytest >= 9 deletes such attributes on undo).
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 import tempfile
@@ -26,6 +27,33 @@ def _private_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("rnxhome")
     monkeypatch.setenv("RNXSTUDIO_HOME", str(home))
     return home
+
+
+# A test that hangs (a deadlock, a modal dialog nobody answers) would hold CI until its own limit and
+# print nothing. Past this many seconds in one test, every thread's stack goes to the real stderr and
+# the run exits with an error instead. Well above the longest wait a test makes (waits.MODEL_MS).
+HANG_S = float(os.environ.get("RNX_TEST_HANG_S", "900"))
+_hang_fd: int | None = None
+
+
+def pytest_configure(config):
+    global _hang_fd
+    if HANG_S > 0 and _hang_fd is None:
+        # output capture is suspended while plugins configure: fd 2 is the terminal (or CI's log) here
+        _hang_fd = os.dup(sys.__stderr__.fileno())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if _hang_fd is None:
+        yield
+        return
+    os.write(_hang_fd, b"")  # the fd must still be open when the timer fires
+    faulthandler.dump_traceback_later(HANG_S, exit=True, file=_hang_fd)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 CORPUS_MISSING = "shared image corpus not found"  # every corpus test skips with this text
