@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from rnxstudio.ui.jobs import JobContext, JobEngine
+from rnxstudio.ui.ml_import import import_ml, ml_lock
 
 Payload = Any  # str | os.PathLike | (video_path, frame_index) | np.ndarray
 
@@ -56,8 +57,6 @@ class InferenceClient(QObject):
         and why, and :attr:`path_warnings` what the user should know about it."""
 
         def load(ctx: JobContext) -> tuple[str, Any, tuple[str, list[str]]]:
-            from rnxstudio.ui.ml_import import import_ml
-
             slot = ctx.resources
             m = model() if callable(model) and not hasattr(model, "predict") and not hasattr(model, "model") else model
             if hasattr(m, "predict"):
@@ -71,7 +70,8 @@ class InferenceClient(QObject):
                         device in ("auto", str(getattr(current, "device", ""))):
                     current.swap(m)
                 else:
-                    from rnxstudio.ml.predict import Predictor
+                    with ml_lock():
+                        from rnxstudio.ml.predict import Predictor
 
                     slot.predictor = Predictor(m, device=device, precision=precision, backend=backend)
                     slot.path_request = (precision, backend)
@@ -151,7 +151,8 @@ class InferenceClient(QObject):
                 raise RuntimeError("no model loaded: choose a model before pre-labeling")
             runner = self.runner
             if runner is None:
-                from rnxstudio.ml.predict import run_inference as runner
+                with ml_lock():
+                    from rnxstudio.ml.predict import run_inference as runner
             gen = runner([src for _, src in items], slot.predictor, batch_size=max(1, batch_size), cancel=ctx.cancel)
             try:
                 yield from gen

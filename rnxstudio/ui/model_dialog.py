@@ -49,7 +49,8 @@ def catalog_entries() -> list[tuple[str, str, str, bool]]:
     description is the same instruction that error gives."""
     with ml_lock():
         from rnxstudio.ml.backbones import NO_DOWNLOAD_ENV, downloads_allowed
-        from rnxstudio.ml.convert import catalog
+        with ml_lock():
+            from rnxstudio.ml.convert import catalog
 
     out = []
     for e in catalog.CATALOG.values():
@@ -76,8 +77,9 @@ def device_entries() -> list[tuple[str, str]]:
 def path_entries(device: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(precision choices, backend choices) for ``device`` ("auto" resolved here), from
     ml.precision (ADR 0011): the dialog offers what the CLI's --precision/--backend offer."""
-    from rnxstudio.ml.devices import pick_device
-    from rnxstudio.ml.precision import backend_choices, precision_choices
+    with ml_lock():
+        from rnxstudio.ml.devices import pick_device
+        from rnxstudio.ml.precision import backend_choices, precision_choices
 
     return precision_choices(pick_device(device)), backend_choices()
 
@@ -216,7 +218,8 @@ class ModelDialog(QDialog):
         from rnxstudio.ui.jobs import MODEL_LANE
 
         def job(_ctx):
-            from rnxstudio.ml.convert_weights import import_weights
+            with ml_lock():
+                from rnxstudio.ml.convert_weights import import_weights
 
             return str(import_weights(path))
 
@@ -235,7 +238,8 @@ class ModelDialog(QDialog):
         self.import_status.setText(f"Imported: {out}")
 
     def _import_failed(self, path: str, exc: BaseException) -> None:
-        from rnxstudio.ml.convert_weights import ConversionError
+        with ml_lock():
+            from rnxstudio.ml.convert_weights import ConversionError
 
         self.import_button.setEnabled(True)
         self.ok_button.setEnabled(True)

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from rnxstudio.ui.inference import InferenceClient
 from rnxstudio.ui.jobs import JobEngine
-from rnxstudio.ui.ml_import import import_ml
+from rnxstudio.ui.ml_import import import_ml, ml_lock
 
 
 @dataclass
@@ -56,11 +56,13 @@ CATALOG_PREFIX = "coco:"  # ModelChoice.zoo_name of a published detectron2 / mmd
 def build_for_project(choice: ModelChoice, class_names: list[str]):
     """Runs on the model lane: build or load the model through the one resolver."""
     import_ml()
-    from rnxstudio.ml.resolve import resolve
+    with ml_lock():
+        from rnxstudio.ml.resolve import resolve
 
     ref = choice.checkpoint or choice.zoo_name or ""
     if ref.startswith(CATALOG_PREFIX):  # a published COCO detector: converted once, then a checkpoint
-        from rnxstudio.ml.convert_weights import converted_checkpoint
+        with ml_lock():
+            from rnxstudio.ml.convert_weights import converted_checkpoint
 
         ref = str(converted_checkpoint(ref[len(CATALOG_PREFIX):]))
         return resolve(ref)  # its own (COCO) classes: the class-mapping step maps them to the project's

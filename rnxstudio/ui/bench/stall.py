@@ -72,11 +72,13 @@ def run(args: argparse.Namespace) -> int:
     from rnxstudio.data.demo import make_shapes_dataset
     from rnxstudio.ui.inference import InferenceClient
     from rnxstudio.ui.jobs import JobEngine
+    from rnxstudio.ui.ml_import import ml_lock
 
     app = QApplication.instance() or QApplication([])
     if args.preimport:
         t0 = time.perf_counter()
-        import rnxstudio.ml.predict  # noqa: F401 - torch + torchvision, before the heartbeat
+        with ml_lock():
+            import rnxstudio.ml.predict  # noqa: F401 - torch + torchvision, before the heartbeat
 
         print(f"import torch stack on the GUI thread first: {time.perf_counter() - t0:.2f} s")
     beat = _Heartbeat(args.tick_ms)
@@ -111,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
             def factory():
                 import torch
 
-                from rnxstudio.ml.resolve import resolve
+                with ml_lock():
+                    from rnxstudio.ml.resolve import resolve
 
                 if args.threads > 0:
                     torch.set_num_threads(args.threads)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from rnxstudio.ml.introspect import archformat as af
+from rnxstudio.ui.ml_import import ml_lock
 
 LOADED = "(loaded model)"
 NONE = "(none)"
@@ -99,7 +100,8 @@ class ArchTableView(QWidget):
     def __init__(self, model_names: list[str] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         if model_names is None:
-            from rnxstudio.ml.zoo import MODELS
+            with ml_lock():  # a worker may be importing the ml stack right now
+                from rnxstudio.ml.zoo import MODELS
 
             model_names = list(MODELS)
         self.model_combo = QComboBox()

@@ -55,13 +55,15 @@ def _need_model(slot: Any) -> Any:
 
 
 def _inspect(slot: Any, rgb: np.ndarray) -> Any:
-    from rnxstudio.ml.introspect.hooks import inspect_image
+    with ml_lock():
+        from rnxstudio.ml.introspect.hooks import inspect_image
 
     return inspect_image(_need_model(slot), rgb, device=slot.inspect_device)
 
 
 def _gradcam(slot: Any, p: dict) -> Any:
-    from rnxstudio.ml.introspect.gradcam import gradcam
+    with ml_lock():
+        from rnxstudio.ml.introspect.gradcam import gradcam
 
     return gradcam(_need_model(slot), p["rgb"], p["box"], p["label"], stage=p["stage"],
                    method=p.get("method", "gradcam"), target=p.get("target", "logit"), device=slot.inspect_device)
@@ -74,7 +76,8 @@ def _class_count(slot: Any, name: str | None) -> int:
     """Foreground classes of what is tabulated: the loaded model's own, a zoo model's COCO 90."""
     if name is not None:
         return COCO_CLASSES
-    from rnxstudio.ml.introspect.archtable import unwrap_model
+    with ml_lock():
+        from rnxstudio.ml.introspect.archtable import unwrap_model
 
     names = getattr(_need_model(slot), "class_names", None)
     if names:
@@ -83,10 +86,12 @@ def _class_count(slot: Any, name: str | None) -> int:
 
 
 def _table(slot: Any, name: str | None, job: ArchJob, classes: int = COCO_CLASSES) -> Any:
-    from rnxstudio.ml.introspect.archtable import arch_table, trunk_table
+    with ml_lock():
+        from rnxstudio.ml.introspect.archtable import arch_table, trunk_table
 
     if job.trunk:
-        from rnxstudio.ml.zoo import MODELS
+        with ml_lock():
+            from rnxstudio.ml.zoo import MODELS
 
         arch = MODELS[name].arch if name in MODELS else name
         return trunk_table(arch, job.input_hw)
@@ -94,7 +99,8 @@ def _table(slot: Any, name: str | None, job: ArchJob, classes: int = COCO_CLASSE
         return arch_table(_need_model(slot), job.input_hw)
     import torch
 
-    from rnxstudio.ml.resolve import resolve
+    with ml_lock():
+        from rnxstudio.ml.resolve import resolve
 
     with torch.device("meta"):
         built = resolve(name, class_names=[f"class_{k}" for k in range(1, classes + 1)], pretrained_backbone=False,
@@ -103,7 +109,8 @@ def _table(slot: Any, name: str | None, job: ArchJob, classes: int = COCO_CLASSE
 
 
 def _arch(slot: Any, job: ArchJob) -> ArchResult:
-    from rnxstudio.ml.introspect import archformat as af
+    with ml_lock():
+        from rnxstudio.ml.introspect import archformat as af
 
     # both sides with the same number of classes: a compare is about the architectures, and a
     # 5-class head beside a 90-class one showed a difference no choice of backbone makes

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from rnxstudio.ui.jobs import JobContext
+from rnxstudio.ui.ml_import import ml_lock
 from rnxstudio.ui.training.jobs import finetune_items
 from rnxstudio.ui.training.options import FinetuneOptions
 
@@ -53,7 +54,8 @@ class CompareMixin:
         def job(ctx: JobContext):
             import time
 
-            from rnxstudio.ml.compare import evaluate_on_split
+            with ml_lock():  # a worker may be importing the ml stack right now
+                from rnxstudio.ml.compare import evaluate_on_split
 
             out: dict[str, Any] = {}
             for name, cfg in cfgs.items():
@@ -72,7 +74,8 @@ class CompareMixin:
         return True
 
     def _show_compare(self, res: dict[str, Any]) -> None:
-        from rnxstudio.ml.compare import comparison_table
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml.compare import comparison_table
         from rnxstudio.ui.training.results import ResultsDialog
 
         self.compare_results = res

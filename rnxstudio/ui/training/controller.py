@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from rnxstudio.core.model import ImageStatus
 from rnxstudio.ui.context import AppContext
 from rnxstudio.ui.jobs import TRAIN_LANE, JobContext
+from rnxstudio.ui.ml_import import ml_lock
 from rnxstudio.ui.training.compare_runs import CompareMixin, eval_kwargs
 from rnxstudio.ui.training.jobs import finetune_items, import_trainer
 from rnxstudio.ui.training.options import FinetuneOptions, recommended_options
@@ -174,7 +175,8 @@ class TrainingController(QObject, CompareMixin):
     # ------------------------------------------------------------------ dialog + estimate
     def default_options(self) -> FinetuneOptions:
         self._ml_ready()
-        from rnxstudio.ml.train_state import resolve_device
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml.train_state import resolve_device
 
         return recommended_options(str(resolve_device("auto")), base=self.default_base())
 
@@ -184,7 +186,8 @@ class TrainingController(QObject, CompareMixin):
         model the project names (its preferred model), else None (the device's recommended
         model). An active checkpoint is offered first by the dialog itself."""
         from rnxstudio.data.demo_project import preferred_model
-        from rnxstudio.ml.zoo import MODELS
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml.zoo import MODELS
 
         choice = self.ctx.models.choice
         if choice is not None and choice.zoo_name and not choice.checkpoint:
@@ -228,7 +231,8 @@ class TrainingController(QObject, CompareMixin):
     def estimate(self, opts: FinetuneOptions) -> bool:
         """Time two real training steps of ``opts`` on the train lane (answer: estimate_ready)."""
         from rnxstudio.data.exchange import ExchangeError
-        from rnxstudio.ml.compare import estimate_epoch
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml.compare import estimate_epoch
 
         if not self._check_ready():
             return False
@@ -277,7 +281,8 @@ class TrainingController(QObject, CompareMixin):
         """Snapshot the chosen images, record the run, start training (returns False on a user error)."""
         from rnxstudio.data.exchange import ExchangeError
         from rnxstudio.data.snapshot import new_run_dir
-        from rnxstudio.ml.project_run import start_run
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml.project_run import start_run
 
         if not self._check_ready():
             return False
@@ -314,8 +319,9 @@ class TrainingController(QObject, CompareMixin):
     def _restore_run(self, run_id: int) -> RunState | None:
         """The RunState of a run recorded in the project (after a restart), ready to resume."""
         from rnxstudio.data.snapshot import Snapshot
-        from rnxstudio.ml import run_files
-        from rnxstudio.ml.train_config import TrainConfig
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml import run_files
+            from rnxstudio.ml.train_config import TrainConfig
 
         rec = next((r for r in self.store.training_runs() if r.id == run_id), None)
         point = run_files.resume_point(rec.config) if rec is not None else None
@@ -344,7 +350,8 @@ class TrainingController(QObject, CompareMixin):
             else self._restore_run(run_id)
         if run is None:
             return False
-        from rnxstudio.ml import run_files
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml import run_files
 
         run.resume_from = str(run_files.resume_point(run.cfg.recipe()) or run.resume_from)
         self.run = run
@@ -365,7 +372,8 @@ class TrainingController(QObject, CompareMixin):
         run_id = self._compare_runs.get(label) if label else (self.run.run_id if self.run else None)
         if session is None or run_id is None or not info.get("best"):
             return
-        from rnxstudio.ml.project_run import record_checkpoint
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml.project_run import record_checkpoint
 
         try:
             known = self.run.model_id if not label and self.run is not None and self.run.run_id == run_id else None
@@ -384,7 +392,8 @@ class TrainingController(QObject, CompareMixin):
             self.panel.append_log(f"recorded {rec.name}: {Path(rec.checkpoint).name}")
 
     def _on_failed(self, kind: str, exc: BaseException) -> None:
-        from rnxstudio.ml.train_config import TrainingError
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml.train_config import TrainingError
 
         message = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
         if kind == "estimate":
@@ -424,7 +433,8 @@ class TrainingController(QObject, CompareMixin):
         run's classes, else the run's base model."""
         active = self.ctx.models.active_checkpoint
         if active and Path(active).resolve() != Path(run.final or "").resolve():
-            from rnxstudio.ml.checkpoint import read_sidecar
+            with ml_lock():  # a worker may be importing the ml stack right now
+                from rnxstudio.ml.checkpoint import read_sidecar
 
             try:
                 meta = read_sidecar(active) or {}
@@ -435,7 +445,8 @@ class TrainingController(QObject, CompareMixin):
         return f"base ({Path(run.options.base).name})", run.options.base
 
     def _start_before_after(self) -> None:
-        from rnxstudio.ml.compare import evaluate_on_split
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml.compare import evaluate_on_split
 
         run = self.run
         label, prev = self.previous_model(run)
@@ -450,7 +461,8 @@ class TrainingController(QObject, CompareMixin):
         self._submit("evaluate", job, on_done=self._show_before_after)
 
     def _show_before_after(self, res: dict[str, Any]) -> None:
-        from rnxstudio.ml.compare import comparison_table
+        with ml_lock():  # a worker may be importing the ml stack right now
+            from rnxstudio.ml.compare import comparison_table
         from rnxstudio.ui.training.results import ResultsDialog
 
         run = self.run

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from rnxstudio.ui.ml_import import ml_lock
 from rnxstudio.ui.training.options import FinetuneOptions, default_lr
 
 SELECTION_LABELS = {"verified": "Verified images only", "labelled": "All images with manual/accepted boxes",
@@ -137,7 +138,8 @@ class FinetuneDialog(QDialog):
     def _update_lr_hint(self, *_a) -> None:
         device = self.device.currentData() or "cpu"
         try:
-            from rnxstudio.ml.train_state import resolve_device
+            with ml_lock():  # a worker may be importing the ml stack right now
+                from rnxstudio.ml.train_state import resolve_device
 
             device = str(resolve_device(device))
         except Exception:  # noqa: BLE001 - a device that cannot be resolved falls back to CPU defaults

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnxstudio.ui.jobs import JobContext
+from rnxstudio.ui.ml_import import ml_lock
 
 @dataclass
 class TrainOutcome:
@@ -34,8 +35,6 @@ class TrainOutcome:
 def import_trainer() -> None:
     """Import the trainer under the shared lock (the pre-labeling prewarm may be importing
     torchvision on another thread; two concurrent imports can deadlock importlib)."""
-    from rnxstudio.ui.ml_import import ml_lock
-
     with ml_lock():
         import rnxstudio.ml.compare  # noqa: F401
         import rnxstudio.ml.resolve  # noqa: F401
@@ -45,7 +44,8 @@ def import_trainer() -> None:
 def finetune_items(cfg: Any, ctx: JobContext, label: str | None = None) -> Generator[tuple, None, TrainOutcome]:
     """Run ``finetune(cfg)`` to the end, yielding its records tagged with ``label``."""
     import_trainer()
-    from rnxstudio.ml.train import finetune
+    with ml_lock():
+        from rnxstudio.ml.train import finetune
 
     def on_checkpoint(path: Any, info: dict[str, Any]) -> None:
         ctx.post(("checkpoint", label, str(path), dict(info)))
