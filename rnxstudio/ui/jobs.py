@@ -30,7 +30,9 @@ import inspect
 import itertools
 import logging
 import os
+import sys
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,7 +215,11 @@ class JobEngine(QObject):
         for ln in self._lanes.values():
             if ln.thread is not None:
                 ln.thread.join(timeout_s)
-                ok = ok and not ln.thread.is_alive()
+                if ln.thread.is_alive():  # left running (a daemon thread): say where it is stuck
+                    ok = False
+                    frame = sys._current_frames().get(ln.thread.ident)
+                    where = "".join(traceback.format_stack(frame)) if frame is not None else "?"
+                    log.warning("the %s lane did not stop within %s s; it is at:\n%s", ln.name, timeout_s, where)
         return ok
 
     def _deliver(self, job: Job, what: str, payload: Any = None) -> None:

@@ -40,6 +40,10 @@ from rnxstudio.ui.session_qt import SessionQt
 from rnxstudio.ui.settings import app_settings
 
 MAX_RECENT = 10
+# Closing waits this long for the job lanes (a forward pass or a training step in flight, the run's
+# resumable checkpoint); a lane stuck past it is logged with its stack and left behind (a daemon thread)
+# so the window always closes.
+SHUTDOWN_JOIN_S = 300.0
 LONG_JOBS = {"prelabel": "pre-labelling", "train": "training", "compare": "the backbone comparison",
              "evaluate": "evaluation"}
 """Job kinds a person started and may not want to lose by quitting (quit asks first)."""
@@ -424,6 +428,6 @@ class MainWindow(QMainWindow):
         resumable checkpoint), the background torch import, the decoder threads, and last the
         project (closed after every writer has stopped)."""
         self.features.shutdown()
-        self.jobs.shutdown()
+        self.jobs.shutdown(timeout_s=SHUTDOWN_JOIN_S)
         self.ctx.models.shutdown()
         self.controller.shutdown()

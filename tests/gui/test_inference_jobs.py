@@ -229,6 +229,24 @@ def test_shutdown_during_a_forward_pass_is_clean(qtbot, qtlog):
     assert not [r for r in qtlog.records if "QThread" in r.message or "thread" in r.message.lower()]
 
 
+def test_shutdown_gives_up_on_a_stuck_lane_and_says_where_it_is(qtbot, caplog):
+    """Closing never hangs: a lane still busy after the limit is reported with its stack and left."""
+    gate = threading.Event()
+    pred = FakePredictor(gate=gate)
+    engine, w = new_client(pred)
+    w.request(1, img(5))
+    assert pred.entered.wait(5)
+    try:
+        with caplog.at_level("WARNING", logger="rnxstudio.ui.jobs"):
+            assert engine.shutdown(timeout_s=0.2) is False
+        assert engine.alive()
+        text = caplog.text
+        assert "model lane did not stop within 0.2 s" in text and "in predict" in text, text
+    finally:
+        gate.set()
+    assert engine.shutdown(timeout_s=10)
+
+
 def test_shutdown_during_a_batch_is_clean(qtbot, qtlog):
     need_run_inference()
     pred = FakePredictor(delay=0.05)
