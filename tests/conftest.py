@@ -112,6 +112,50 @@ def monkeypatch(monkeypatch):
     return monkeypatch
 
 
+# Static Qt calls that run a modal event loop of their own: in an offscreen test nobody answers them,
+# so one reached by accident would hang the run (an outer wait's timeout cannot fire inside it).
+_MODAL_STATICS = {
+    "QFileDialog": ("getOpenFileName", "getOpenFileNames", "getSaveFileName", "getExistingDirectory"),
+    "QInputDialog": ("getText", "getInt", "getDouble", "getItem", "getMultiLineText"),
+    "QMessageBox": ("question", "warning", "critical", "information", "about"),
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_unanswered_modal(request, monkeypatch):
+    """In GUI tests, a modal dialog that the test did not stub (``monkeypatch.setattr(SomeDialog, "exec",
+    ...)``) fails the test at once, naming the dialog, instead of blocking forever. A test that answers
+    a real modal itself (a timer clicking its button) is marked ``modal``."""
+    if request.node.get_closest_marker("gui") is None or request.node.get_closest_marker("modal") is not None:
+        yield
+        return
+    from PySide6 import QtWidgets
+
+    opened: list[str] = []
+
+    def refuse(what: str, result):
+        def stub(*args, **_kwargs):
+            if len(args) > 1 and isinstance(args[1], str):  # a static call: (parent, title, ...)
+                title = args[1]
+            else:  # dialog.exec(): the dialog itself
+                title = args[0].windowTitle() if args and isinstance(args[0], QtWidgets.QWidget) else ""
+            opened.append(f"{what} {title!r}")
+            return result
+        return stub
+
+    monkeypatch.setattr(QtWidgets.QDialog, "exec", refuse("QDialog.exec", 0))
+    monkeypatch.setattr(QtWidgets.QMessageBox, "exec", refuse("QMessageBox.exec", QtWidgets.QMessageBox.Cancel))
+    empty = {"getOpenFileName": ("", ""), "getOpenFileNames": ([], ""), "getSaveFileName": ("", ""),
+             "getText": ("", False), "getInt": (0, False), "getDouble": (0.0, False), "getItem": ("", False),
+             "getMultiLineText": ("", False)}
+    for cls_name, names in _MODAL_STATICS.items():
+        cls = getattr(QtWidgets, cls_name)
+        for name in names:
+            monkeypatch.setattr(cls, name, staticmethod(refuse(f"{cls_name}.{name}", empty.get(name, QtWidgets.QMessageBox.Cancel if cls_name == "QMessageBox" else ""))))
+    yield
+    assert not opened, f"a modal dialog opened that the test did not stub (it would wait for a click): {opened}"
+
+
 @pytest.fixture
 def qt_messages():
     """Collect Qt warnings/criticals emitted during a test."""

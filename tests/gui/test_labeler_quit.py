@@ -34,6 +34,7 @@ def _answer(button_text: str, seen: list) -> None:
     QTimer.singleShot(0, poll)
 
 
+@pytest.mark.modal
 @pytest.mark.parametrize("kind, word", [("prelabel", "pre-labelling"), ("train", "training")])
 def test_quit_during_a_job_asks_once_and_keep_working_keeps_it(window, qtbot, kind, word):
     from rnxstudio.ui.jobs import TRAIN_LANE, MODEL_LANE

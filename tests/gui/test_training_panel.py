@@ -243,6 +243,7 @@ def test_start_without_verified_images_says_so(window, qtbot, labelled):
 
 
 @pytest.mark.slow
+@pytest.mark.modal
 def test_finetune_action_opens_the_dialog_and_starts_with_its_choices(window, qtbot, labelled):
     from PySide6.QtCore import QTimer
 
