@@ -8,15 +8,71 @@ dropped from the queue when the user jumps elsewhere.
 
 from __future__ import annotations
 
+import logging
+import queue
+import sys
 import threading
+import traceback
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from rnxstudio.data.images import ImageLoadError
 from rnxstudio.data.sources import Source, SourceReader
+
+log = logging.getLogger(__name__)
+SHUTDOWN_JOIN_S = 10.0  # a decode still running after this at close is logged and left (daemon threads)
+
+
+class _Task:
+    """A queued decode; ``cancel()`` before it starts and it never runs."""
+
+    __slots__ = ("fn", "args", "cancelled")
+
+    def __init__(self, fn: Callable[..., None], args: tuple) -> None:
+        self.fn, self.args, self.cancelled = fn, args, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _DecodeThread:
+    """One daemon thread running queued tasks in order. Daemon: a decode stuck in a library can
+    never keep the app (or a test run) from exiting, as a ThreadPoolExecutor's worker would."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, fn: Callable[..., None], *args) -> _Task:
+        task = _Task(fn, args)
+        self._queue.put(task)
+        return task
+
+    def _loop(self) -> None:
+        while True:
+            task = self._queue.get()
+            if task is None:
+                return
+            if not task.cancelled:
+                try:
+                    task.fn(*task.args)
+                except Exception:  # noqa: BLE001 - one bad decode must not end the thread
+                    log.exception("decode task failed")
+
+    def stop(self, timeout_s: float) -> bool:
+        """Ask the thread to end after the task in hand; True once it has."""
+        self._queue.put(None)
+        self.thread.join(timeout_s)
+        if self.thread.is_alive():
+            frame = sys._current_frames().get(self.thread.ident)
+            where = "".join(traceback.format_stack(frame)) if frame is not None else "?"
+            log.warning("%s did not stop within %s s; it is at:\n%s", self.thread.name, timeout_s, where)
+            return False
+        return True
 
 class ImageCache(QObject):
     ready = Signal(object, object, object)  # key, rgb ndarray | None, error text | None
@@ -28,14 +84,14 @@ class ImageCache(QObject):
         self._cache: OrderedDict[object, np.ndarray] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._pending: dict[object, Future] = {}
+        self._pending: dict[object, _Task] = {}
         self._wanted: object = None
         self._generation = 0  # bumped by clear(): keys (image ids) repeat across projects
         self._decoded.connect(self._deliver)
         # one thread for images the user waits for, one for speculative decode-ahead; video
         # readers are per thread because cv2.VideoCapture is not thread-safe
-        self._fg = ThreadPoolExecutor(1, thread_name_prefix="rnx-decode")
-        self._bg = ThreadPoolExecutor(1, thread_name_prefix="rnx-prefetch")
+        self._fg = _DecodeThread("rnx-decode")
+        self._bg = _DecodeThread("rnx-prefetch")
         self._local = threading.local()
         self._closed = False
 
@@ -71,16 +127,16 @@ class ImageCache(QObject):
             self._cache.clear()
             self._bytes = 0
             self._generation += 1
-        for fut in list(self._pending.values()):
-            fut.cancel()
+        for task in list(self._pending.values()):
+            task.cancel()
         self._pending.clear()
 
     def shutdown(self) -> None:
         self._closed = True
-        for fut in list(self._pending.values()):
-            fut.cancel()
-        self._fg.shutdown(wait=True, cancel_futures=True)
-        self._bg.shutdown(wait=True, cancel_futures=True)
+        for task in list(self._pending.values()):
+            task.cancel()
+        self._fg.stop(SHUTDOWN_JOIN_S)
+        self._bg.stop(SHUTDOWN_JOIN_S)
 
     # ---- worker side ------------------------------------------------------------------
     def _work(self, key, source: Source, foreground: bool, generation: int = 0) -> None:

@@ -98,3 +98,38 @@ def test_a_decode_of_the_last_project_never_shows_in_the_next(qtbot, tmp_path):
         assert cache.get(1).shape == (48, 64, 3) and isinstance(cache.get(1), np.ndarray)
     finally:
         cache.shutdown()
+
+
+def test_closing_never_waits_forever_on_a_stuck_decode(qtbot, tmp_path, caplog, monkeypatch):
+    """A decode stuck in a library (a hung network share, a decoder bug) must not hang the window's
+    close: the cache waits a bounded time, logs where the decode thread is, and leaves it (daemon)."""
+    import threading
+
+    import rnxstudio.ui.image_cache as ic
+
+    gate = threading.Event()
+    entered = threading.Event()
+
+    class StuckReader:
+        def read(self, source):
+            entered.set()
+            gate.wait(30)
+            raise ic.ImageLoadError(source, "never decoded")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(ic, "SourceReader", StuckReader)
+    monkeypatch.setattr(ic, "SHUTDOWN_JOIN_S", 0.2)
+    cache = ic.ImageCache()
+    try:
+        cache.request(1, tmp_path / "a.png")
+        assert entered.wait(10)
+        with caplog.at_level("WARNING", logger="rnxstudio.ui.image_cache"):
+            cache.shutdown()
+        assert "rnx-decode did not stop within 0.2 s" in caplog.text and "in read" in caplog.text, caplog.text
+        assert cache._fg.thread.daemon and cache._fg.thread.is_alive()
+    finally:
+        gate.set()
+    cache._fg.thread.join(10)
+    assert not cache._fg.thread.is_alive()

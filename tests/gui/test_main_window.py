@@ -85,10 +85,16 @@ def test_unreadable_image_shows_error_in_place_and_navigation_goes_on(window, qt
     except Exception as exc:  # this wait flaked under heavy load (~1 in 3 loaded full runs): keep the state
         c, cache = window.controller, window.controller.cache
         cur = c.current
+        import sys
+        import threading
+        import traceback
+
+        stacks = "".join(f"\n--- {t.name}\n" + "".join(traceback.format_stack(sys._current_frames()[t.ident]))
+                         for t in threading.enumerate() if t.name.startswith("rnx-") and t.ident in sys._current_frames())
         raise AssertionError(
             f"no error shown for the broken image: current={cur and (cur.id, cur.path, cur.error)} "
             f"wanted={cache._wanted!r} pending={list(cache._pending)} cached={list(cache._cache)} "
-            f"generation={cache._generation} canvas_size={window.canvas.image_size()}") from exc
+            f"generation={cache._generation} canvas_size={window.canvas.image_size()}{stacks}") from exc
     assert "shape_00001.png" in window.canvas.error_text()
     window.controller.step(+1)
     qtbot.waitUntil(lambda: window.canvas.image_size() == (120, 90), timeout=EVENT_MS)
