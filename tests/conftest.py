@@ -112,13 +112,16 @@ def monkeypatch(monkeypatch):
     return monkeypatch
 
 
-# Static Qt calls that run a modal event loop of their own: in an offscreen test nobody answers them,
-# so one reached by accident would hang the run (an outer wait's timeout cannot fire inside it).
+# Static Qt calls that run a modal event loop of their own, and what a user's "cancel" returns from
+# each: in an offscreen test nobody answers them, so one reached by accident would hang the run (an
+# outer wait's timeout cannot fire inside it).
 _MODAL_STATICS = {
-    "QFileDialog": ("getOpenFileName", "getOpenFileNames", "getSaveFileName", "getExistingDirectory"),
-    "QInputDialog": ("getText", "getInt", "getDouble", "getItem", "getMultiLineText"),
-    "QMessageBox": ("question", "warning", "critical", "information", "about"),
-}
+    "QFileDialog": {"getOpenFileName": ("", ""), "getOpenFileNames": ([], ""), "getSaveFileName": ("", ""),
+                    "getExistingDirectory": ""},
+    "QInputDialog": {"getText": ("", False), "getInt": (0, False), "getDouble": (0.0, False),
+                     "getItem": ("", False), "getMultiLineText": ("", False)},
+    "QMessageBox": {name: 0x00400000 for name in ("question", "warning", "critical", "information", "about")},
+}  # 0x00400000: QMessageBox.Cancel
 
 
 @pytest.fixture(autouse=True)
@@ -145,13 +148,10 @@ def _no_unanswered_modal(request, monkeypatch):
 
     monkeypatch.setattr(QtWidgets.QDialog, "exec", refuse("QDialog.exec", 0))
     monkeypatch.setattr(QtWidgets.QMessageBox, "exec", refuse("QMessageBox.exec", QtWidgets.QMessageBox.Cancel))
-    empty = {"getOpenFileName": ("", ""), "getOpenFileNames": ([], ""), "getSaveFileName": ("", ""),
-             "getText": ("", False), "getInt": (0, False), "getDouble": (0.0, False), "getItem": ("", False),
-             "getMultiLineText": ("", False)}
-    for cls_name, names in _MODAL_STATICS.items():
+    for cls_name, answers in _MODAL_STATICS.items():
         cls = getattr(QtWidgets, cls_name)
-        for name in names:
-            monkeypatch.setattr(cls, name, staticmethod(refuse(f"{cls_name}.{name}", empty.get(name, QtWidgets.QMessageBox.Cancel if cls_name == "QMessageBox" else ""))))
+        for name, cancelled in answers.items():
+            monkeypatch.setattr(cls, name, staticmethod(refuse(f"{cls_name}.{name}", cancelled)))
     yield
     assert not opened, f"a modal dialog opened that the test did not stub (it would wait for a click): {opened}"
 

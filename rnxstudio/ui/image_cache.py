@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
-import sys
 import threading
-import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -21,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from rnxstudio.data.images import ImageLoadError
 from rnxstudio.data.sources import Source, SourceReader
+from rnxstudio.ui.jobs import thread_stack
 
 log = logging.getLogger(__name__)
 SHUTDOWN_JOIN_S = 10.0  # a decode still running after this at close is logged and left (daemon threads)
@@ -68,9 +67,8 @@ class _DecodeThread:
         self._queue.put(None)
         self.thread.join(timeout_s)
         if self.thread.is_alive():
-            frame = sys._current_frames().get(self.thread.ident)
-            where = "".join(traceback.format_stack(frame)) if frame is not None else "?"
-            log.warning("%s did not stop within %s s; it is at:\n%s", self.thread.name, timeout_s, where)
+            log.warning("%s did not stop within %s s; it is at:\n%s", self.thread.name, timeout_s,
+                        thread_stack(self.thread))
             return False
         return True
 

@@ -44,6 +44,13 @@ log = logging.getLogger(__name__)
 MODEL_LANE, TRAIN_LANE = "model", "train"
 
 
+def thread_stack(thread: threading.Thread) -> str:
+    """Where ``thread`` is now, as a formatted stack ("?" once it has ended): for the log line of a
+    thread that did not stop when asked."""
+    frame = sys._current_frames().get(thread.ident)
+    return "".join(traceback.format_stack(frame)) if frame is not None else "?"
+
+
 @dataclass
 class ModelSlot:
     """The model lane's own state, touched only on that lane's thread: the predictor that
@@ -217,9 +224,8 @@ class JobEngine(QObject):
                 ln.thread.join(timeout_s)
                 if ln.thread.is_alive():  # left running (a daemon thread): say where it is stuck
                     ok = False
-                    frame = sys._current_frames().get(ln.thread.ident)
-                    where = "".join(traceback.format_stack(frame)) if frame is not None else "?"
-                    log.warning("the %s lane did not stop within %s s; it is at:\n%s", ln.name, timeout_s, where)
+                    log.warning("the %s lane did not stop within %s s; it is at:\n%s", ln.name, timeout_s,
+                                thread_stack(ln.thread))
         return ok
 
     def _deliver(self, job: Job, what: str, payload: Any = None) -> None:

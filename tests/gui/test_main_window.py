@@ -85,12 +85,11 @@ def test_unreadable_image_shows_error_in_place_and_navigation_goes_on(window, qt
     except Exception as exc:  # this wait flaked under heavy load (~1 in 3 loaded full runs): keep the state
         c, cache = window.controller, window.controller.cache
         cur = c.current
-        import sys
         import threading
-        import traceback
 
-        stacks = "".join(f"\n--- {t.name}\n" + "".join(traceback.format_stack(sys._current_frames()[t.ident]))
-                         for t in threading.enumerate() if t.name.startswith("rnx-") and t.ident in sys._current_frames())
+        from rnxstudio.ui.jobs import thread_stack
+
+        stacks = "".join(f"\n--- {t.name}\n{thread_stack(t)}" for t in threading.enumerate() if t.name.startswith("rnx-"))
         raise AssertionError(
             f"no error shown for the broken image: current={cur and (cur.id, cur.path, cur.error)} "
             f"wanted={cache._wanted!r} pending={list(cache._pending)} cached={list(cache._cache)} "
