@@ -9,9 +9,15 @@ pre-labelling with :func:`~rnxstudio.ml.predict.run_inference` and ``session.set
 (:mod:`rnxstudio.ml.finetune_options`), snapshot and run record (:mod:`rnxstudio.ml.project_run`),
 the trainer :func:`rnxstudio.ml.train.finetune`, best checkpoints recorded in the project.
 
+The task (``--classes unseen``, the default) is five shapes the shipped demo detector has never
+seen, and the first fine-tune starts from that detector (``--base demo``): the shipped model
+plays the part COCO weights play for a person's own classes — it knows the domain (backgrounds,
+what an object looks like) and none of the classes (ADR 0025). ``--base scratch`` starts from the
+CPU recipe's random init instead; ``--classes known`` labels the demo detector's own five classes.
+
 Round 0 is drawn by hand. After each round but the last, the model is fine-tuned on every image
-labelled so far from the previous round's checkpoint (round 0: the CPU recipe's tiny ResNeXt-FPN
-from random init) within ``--minutes``, and scored (AP50) on a fixed held-out set. From round 1
+labelled so far from the previous round's checkpoint (round 0: from ``--base``) within
+``--minutes``, and scored (AP50) on a fixed held-out set. From round 1
 on, the latest model pre-labels the round (``--prelabel first``: the first model, never
 retrained). ``--order queue`` picks each round's images by the review queue instead of file order.
 The last line is for scripts: ``loop: round R costs X.XX of drawing-only (AP50 Y.YY)``.
@@ -60,8 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{name}-cost", type=float, help=f"seconds to {name} (default: derived, see the cost table)")
     parser.add_argument("--coco", help="real data: a COCO file with the ground truth of --images (instead of generated shapes)")
     parser.add_argument("--images", help="real data: the image folder the COCO file names are relative to")
-    parser.add_argument("--base", help="the first fine-tune starts from this checkpoint (e.g. one made by "
-                                       "`rnxstudio weights import`) instead of the CPU recipe's random init")
+    parser.add_argument("--classes", choices=("unseen", "known"), default="unseen",
+                        help="the generated task: five shapes the demo detector has never seen, or its own five")
+    parser.add_argument("--base", default="demo",
+                        help="the first fine-tune starts from this checkpoint or zoo name (default: the shipped demo "
+                             "detector; e.g. one made by `rnxstudio weights import`), or 'scratch' for the CPU "
+                             "recipe's random init")
     parser.add_argument("--base-prelabels", action="store_true",
                         help="round 0 is pre-labelled by --base too (when it already knows the classes, by name)")
     parser.add_argument("--out", help="keep the data, projects, checkpoints, loop.json and loop.png here")
@@ -297,16 +307,24 @@ def _real_data(args: argparse.Namespace, root: Path) -> tuple[Path, dict, Path]:
 
 def run(args: argparse.Namespace) -> int:
     from rnxstudio.bench.loop_plot import line_chart
+    from rnxstudio.data.demo import CLASSES, UNSEEN_CLASSES
     from rnxstudio.data.demo_hard import make_loop_dataset
 
     if args.quick:
         _quick(args)
+    if args.base in ("scratch", "none", ""):
+        args.base = None
+    if args.base_prelabels and args.base is None:
+        raise SystemExit("--base-prelabels needs a --base checkpoint")
+    classes = UNSEEN_CLASSES if args.classes == "unseen" else CLASSES
     costs = Costs(draw=args.draw_cost, verify=args.verify_cost, reject=args.reject_cost, relabel=args.relabel_cost,
                   adjust=args.adjust_cost, image=args.image_cost)
     data = (f"{args.coco} on {args.images}" if args.coco else
-            f"a pool of {args.pool} generated {args.image_size}px scenes (hard share {args.hard_share:g})")
+            f"a pool of {args.pool} generated {args.image_size}px scenes of {', '.join(classes)} "
+            f"(hard share {args.hard_share:g})")
     print(f"bench loop: {args.rounds} rounds of {args.round_images} images from {data}, held-out {args.held_out}; fine-tune "
-          f"{args.minutes:g} min/round ({args.clock} clock){f' (max {args.max_steps} steps)' if args.max_steps else ''} on {args.device}; "
+          f"{args.minutes:g} min/round ({args.clock} clock){f' (max {args.max_steps} steps)' if args.max_steps else ''} on {args.device} "
+          f"from {args.base or 'random init'}; "
           f"pre-label with the {args.prelabel} model, {args.order} order, accept {args.accept}, slider {args.threshold:g}")
     print("costs (seconds per action):")
     for action, secs, src in costs.table():
@@ -318,9 +336,10 @@ def run(args: argparse.Namespace) -> int:
             pool, pool_coco, held = _real_data(args, root)
         else:
             pool, held = root / "pool", root / "heldout"
-            pool_coco = make_loop_dataset(args.pool, args.image_size, args.seed, pool, hard_share=args.hard_share)
+            pool_coco = make_loop_dataset(args.pool, args.image_size, args.seed, pool, hard_share=args.hard_share,
+                                          classes=classes)
             make_loop_dataset(args.held_out, args.image_size, args.seed + 1, held, hard_share=args.hard_share,
-                              prefix="held")
+                              prefix="held", classes=classes)
         name = f"{args.prelabel} model, {args.order} order"
         print(HEADER)
         results = [run_loop(name, args, costs, pool, pool_coco, held, root / "main", prelabel=args.prelabel)]

@@ -8,7 +8,10 @@ identical JSON.
 
 A sixth shape, ``cross``, is drawn only when asked for (``classes=DEMO_CLASSES``): the demo
 project includes it so that a fine-tune has a class to learn that the shipped demo detector
-(trained on the five :data:`CLASSES`) has never seen.
+(trained on the five :data:`CLASSES`) has never seen. Four more (hexagon, diamond, arrow, tee)
+complete :data:`UNSEEN_CLASSES`, a whole task the demo detector has never seen: the loop
+benchmark labels it starting from that detector, as a person starts from COCO weights on their
+own classes.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from rnxstudio.data.atomic import atomic_write_bytes, atomic_write_text
 
 CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "ring")
 NEW_CLASS = "cross"  # drawn only when asked for: the class the demo detector does not know
-SHAPES: tuple[str, ...] = CLASSES + (NEW_CLASS,)  # every shape the generator can draw
+# five shapes the demo detector never saw (the loop benchmark's default task); appended after the
+# original six so that every seed still draws the scenes it always drew
+UNSEEN_CLASSES: tuple[str, ...] = (NEW_CLASS, "hexagon", "diamond", "arrow", "tee")
+SHAPES: tuple[str, ...] = CLASSES + UNSEEN_CLASSES  # every shape the generator can draw
 MIN_SIZE, MAX_SIZE = 12, 120
 GENERATOR_VERSION = 1  # bump when the scenes a seed gives change (recorded in each COCO file's info)
 DEMO_SEED = 20261125
@@ -33,7 +39,7 @@ DEMO_VERSION = 2  # bump when the demo's content changes; each version gets its 
 # the demo project: the five known shapes plus the new one, which makes up about a third of the
 # objects so that a short fine-tune sees enough of it; half of the images come verified (80: the
 # fine-tune's 12 default epochs take about 1.3 minutes on the 2-core CPU, docs/training.md)
-DEMO_CLASSES: tuple[str, ...] = SHAPES
+DEMO_CLASSES: tuple[str, ...] = CLASSES + (NEW_CLASS,)
 DEMO_CLASS_WEIGHTS: tuple[float, ...] = (0.14, 0.14, 0.14, 0.14, 0.14, 0.30)
 DEMO_IMAGES, DEMO_SIZE = 160, 320
 
@@ -70,6 +76,16 @@ def _polygon(cx: float, cy: float, radii: list[float], angle: float) -> np.ndarr
     return np.array(pts, dtype=np.float64)
 
 
+_A = 0.34  # the cross's half arm width, in units of r
+_LOCAL_OUTLINES: dict[str, list[tuple[float, float]]] = {
+    "cross": [(_A, 1), (_A, _A), (1, _A), (1, -_A), (_A, -_A), (_A, -1), (-_A, -1), (-_A, -_A),
+              (-1, -_A), (-1, _A), (-_A, _A), (-_A, 1)],  # a plus sign
+    "diamond": [(0, -1), (0.55, 0), (0, 1), (-0.55, 0)],  # a rhombus, taller than wide
+    "arrow": [(-1, -0.22), (0.15, -0.22), (0.15, -0.62), (1, 0), (0.15, 0.62), (0.15, 0.22), (-1, 0.22)],
+    "tee": [(-1, -1), (1, -1), (1, -0.45), (0.28, -0.45), (0.28, 1), (-0.28, 1), (-0.28, -0.45), (-1, -0.45)],
+}
+
+
 def _outline(s: Shape) -> np.ndarray:
     r = s.size / 2.0
     name = SHAPES[s.cls]
@@ -80,13 +96,13 @@ def _outline(s: Shape) -> np.ndarray:
         return _polygon(s.cx, s.cy, [r * math.sqrt(2)] * 4, s.angle + 45) * 1.0
     if name == "triangle":
         return _polygon(s.cx, s.cy, [r] * 3, s.angle - 90)
-    if name == "cross":  # a plus sign, arms 0.68 r wide
-        a = 0.34 * r
-        local = np.array([(a, r), (a, a), (r, a), (r, -a), (a, -a), (a, -r), (-a, -r), (-a, -a),
-                          (-r, -a), (-r, a), (-a, a), (-a, r)], dtype=np.float64)
+    if name == "hexagon":
+        return _polygon(s.cx, s.cy, [r] * 6, s.angle)
+    local = _LOCAL_OUTLINES.get(name)
+    if local is not None:  # outlines in units of r around the centre, turned by the angle
         t = math.radians(s.angle)
         rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
-        return local @ rot.T + np.array([s.cx, s.cy])
+        return (np.asarray(local, dtype=np.float64) * r) @ rot.T + np.array([s.cx, s.cy])
     # star: 5 outer + 5 inner points
     return _polygon(s.cx, s.cy, [r, r * 0.45] * 5, s.angle - 90)
 

@@ -38,9 +38,11 @@ def _low_contrast(rng: np.random.Generator, img: np.ndarray, s: demo.Shape) -> d
     return demo.Shape(s.cls, s.cx, s.cy, s.size, s.angle, (int(color[0]), int(color[1]), int(color[2])))
 
 
-def make_hard_scene(rng: np.random.Generator, width: int, height: int, n_objects: int
+def make_hard_scene(rng: np.random.Generator, width: int, height: int, n_objects: int,
+                    classes: tuple[int, ...] = tuple(range(len(demo.CLASSES)))
                     ) -> tuple[np.ndarray, list[tuple[int, tuple[float, float, float, float]]]]:
-    """One hard scene: RGB image and its objects as (class index, xyxy); see the module docstring."""
+    """One hard scene: RGB image and its objects as (index into SHAPES, xyxy) of ``classes``
+    (indices into SHAPES); see the module docstring."""
     img = demo._background(rng, width, height)
     big = min(demo.MAX_SIZE, 0.6 * min(width, height))
     shapes: list[demo.Shape] = []
@@ -49,7 +51,7 @@ def make_hard_scene(rng: np.random.Generator, width: int, height: int, n_objects
     while len(shapes) < n_objects and tries < n_objects * 20:
         tries += 1
         small = rng.random() < 0.5
-        s = demo._random_shape(rng, width, height, HARD_MAX_SIZE if small else big)
+        s = demo._random_shape(rng, width, height, HARD_MAX_SIZE if small else big, classes)
         box = s.bbox(width, height)
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
             continue
@@ -65,13 +67,17 @@ def make_hard_scene(rng: np.random.Generator, width: int, height: int, n_objects
 
 
 def make_loop_dataset(n: int, size: int = 256, seed: int = 0, out_dir: str | Path | None = None, *,
-                      hard_share: float = 0.3, max_objects: int = 6, prefix: str = "scene") -> dict:
-    """``n`` scenes of ``size`` px from ``seed``: a ``hard_share`` of them hard (3 to
-    ``max_objects + 2`` objects), the rest the demo's ordinary scenes (1 to ``max_objects``; every
-    tenth image after the first is empty). Returns the COCO dict (with ``"hard": true`` on the
-    hard images); with ``out_dir`` writes the PNGs and ``annotations.json`` there."""
+                      hard_share: float = 0.3, max_objects: int = 6, prefix: str = "scene",
+                      classes: tuple[str, ...] = demo.CLASSES) -> dict:
+    """``n`` scenes of ``size`` px from ``seed`` with ``classes`` (names from SHAPES, category ids
+    1.. in this order): a ``hard_share`` of them hard (3 to ``max_objects + 2`` objects), the rest
+    the demo's ordinary scenes (1 to ``max_objects``; every tenth image after the first is empty).
+    Returns the COCO dict (with ``"hard": true`` on the hard images); with ``out_dir`` writes the
+    PNGs and ``annotations.json`` there."""
     if not 0.0 <= hard_share <= 1.0:
         raise ValueError(f"hard_share must be within [0, 1], got {hard_share}")
+    shape_ids, _ = demo._class_indices(tuple(classes), None)
+    category_of = {k: i + 1 for i, k in enumerate(shape_ids)}
     rng = np.random.default_rng(seed)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -80,21 +86,21 @@ def make_loop_dataset(n: int, size: int = 256, seed: int = 0, out_dir: str | Pat
     for i in range(n):
         hard = bool(rng.random() < hard_share)
         if hard:
-            img, objects = make_hard_scene(rng, size, size, int(rng.integers(3, max_objects + 3)))
+            img, objects = make_hard_scene(rng, size, size, int(rng.integers(3, max_objects + 3)), shape_ids)
         else:
             n_obj = 0 if (i > 0 and i % 10 == 0) else int(rng.integers(1, max_objects + 1))
-            img, objects = demo.make_scene(rng, size, size, n_obj)
+            img, objects = demo.make_scene(rng, size, size, n_obj, shape_ids)
         name = f"{prefix}_{i:05d}.png"
         images.append({"id": i + 1, "file_name": name, "width": size, "height": size, "hard": hard})
         for cls, (x1, y1, x2, y2) in objects:
             w, h = x2 - x1, y2 - y1
-            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": cls + 1,
+            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": category_of[cls],
                                 "bbox": [round(x1, 3), round(y1, 3), round(w, 3), round(h, 3)],
                                 "area": round(w * h, 3), "iscrowd": 0})
         if out is not None:
             atomic_write_bytes(out / name, demo.encode_png(img))
     coco = {"info": {"description": f"rnxstudio loop-benchmark shapes, seed {seed}, hard share {hard_share:g}"},
-            "licenses": [], "images": images, "annotations": annotations, "categories": demo.coco_categories()}
+            "licenses": [], "images": images, "annotations": annotations, "categories": demo.coco_categories(tuple(classes))}
     if out is not None:
         atomic_write_text(out / "annotations.json", json.dumps(coco, indent=1, sort_keys=True))
     return coco

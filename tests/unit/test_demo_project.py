@@ -25,7 +25,7 @@ def test_the_new_class_is_drawn_only_when_asked_for_and_in_proportion():
     only = make_shapes_dataset(5, 96, seed=5, classes=(NEW_CLASS, "circle"), class_weights=(1, 0))
     assert {a["category_id"] for a in only["annotations"]} == {1}
     with pytest.raises(ValueError, match="distinct names"):
-        make_shapes_dataset(2, 96, classes=("hexagon",))
+        make_shapes_dataset(2, 96, classes=("heptagon",))
     with pytest.raises(ValueError, match="one non-negative weight per class"):
         make_shapes_dataset(2, 96, classes=("circle", "ring"), class_weights=(1,))
 
