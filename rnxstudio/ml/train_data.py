@@ -14,6 +14,8 @@ Model labels are contiguous: category ``categories[i]`` is label ``i + 1`` (0 is
 
 from __future__ import annotations
 
+import hashlib
+
 import math
 import os
 from collections import OrderedDict
@@ -152,42 +154,48 @@ def _make_data(cats: list[tuple[int, str]], raw: list, source: str) -> Detection
     return DetectionData(categories=cats, samples=samples, dropped=dropped, source=source)
 
 
-def split_train_val(samples: Sequence[Sample], val_fraction: float = 0.2, seed: int = 0) -> tuple[list[int], list[int]]:
-    """Deterministic stratified split -> (train indices, val indices), both sorted.
+def _split_position(path: str, seed: int) -> float:
+    """Where an image falls in [0, 1) for the train/val split: a hash of its path and the seed,
+    so it never depends on which other images are being split."""
+    digest = hashlib.blake2b(f"{seed}\0{Path(path).as_posix()}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0 ** 64
 
-    Images are visited in a seeded random order. First, for each class from rarest to most
-    common, one image containing it goes to val if the class is not yet there and appears in at
-    least two images (so train keeps one). Then val is filled up to ``round(n * val_fraction)``
-    (at least 1 when n >= 2 and the fraction is > 0) in the same order.
+
+def split_train_val(samples: Sequence[Sample], val_fraction: float = 0.2, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Deterministic, stable, stratified split -> (train indices, val indices), both sorted.
+
+    Each image gets a position in [0, 1) from a hash of its path and ``seed``; images below
+    ``val_fraction`` are val. The position does not depend on the other images, so a set that
+    grows (label 30 more, fine-tune again from the last model) keeps its old val images in val and
+    its old train images in train: the previous model never trained on the new val split, whose
+    score would otherwise flatter it so much that the new run's "best" checkpoint is its first
+    (seen in the loop benchmark, issue 20; ADR 0025). Then, for each class from rarest to most
+    common that has no val image and appears in at least two images, the lowest-placed image
+    containing it goes to val; with two images or more and a fraction > 0, val has at least one.
     """
     n = len(samples)
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    n_val = 0 if val_fraction == 0 or n < 2 else min(n - 1, max(1, round(n * val_fraction)))
-    order = np.random.default_rng(seed).permutation(n).tolist()
-    val: list[int] = []
-    chosen: set[int] = set()
-    if n_val:
-        images_of: dict[int, list[int]] = {}
-        for i in order:
-            for lab in set(samples[i].labels.tolist()):
-                images_of.setdefault(lab, []).append(i)
-        in_val: set[int] = set()
-        for lab in sorted(images_of, key=lambda k: (len(images_of[k]), k)):
-            if len(val) >= n_val or lab in in_val or len(images_of[lab]) < 2:
-                continue
-            i = next(i for i in images_of[lab] if i not in chosen)
-            val.append(i)
-            chosen.add(i)
-            in_val.update(samples[i].labels.tolist())
-        for i in order:
-            if len(val) >= n_val:
-                break
-            if i not in chosen:
-                val.append(i)
-                chosen.add(i)
-    train = sorted(set(range(n)) - chosen)
-    return train, sorted(val)
+    if val_fraction == 0 or n < 2:
+        return list(range(n)), []
+    pos = [_split_position(smp.path, seed) for smp in samples]
+    order = sorted(range(n), key=lambda i: (pos[i], i))
+    val = {i for i in order if pos[i] < val_fraction}
+    images_of: dict[int, list[int]] = {}
+    for i in order:
+        for lab in set(samples[i].labels.tolist()):
+            images_of.setdefault(lab, []).append(i)
+    in_val = {lab for i in val for lab in samples[i].labels.tolist()}
+    room = max(1, round(n * val_fraction))  # stratifying adds images only up to the fraction's count
+    for lab in sorted(images_of, key=lambda k: (len(images_of[k]), k)):
+        if lab in in_val or len(images_of[lab]) < 2 or len(val) >= min(room, n - 1):
+            continue
+        i = next(i for i in images_of[lab] if i not in val)
+        val.add(i)
+        in_val.update(samples[i].labels.tolist())
+    if not val:
+        val.add(order[0])
+    return sorted(set(range(n)) - val), sorted(val)
 
 
 class DecodedCache:
