@@ -26,7 +26,8 @@ SHUTDOWN_JOIN_S = 10.0  # a decode still running after this at close is logged a
 
 
 class _Task:
-    """A queued decode; ``cancel()`` before it starts and it never runs."""
+    """A queued decode; ``cancel()`` before it starts and it never runs. ``fn`` is called with
+    ``args`` and the task itself (so the worker can tell its own pending entry from a newer one)."""
 
     __slots__ = ("fn", "args", "cancelled")
 
@@ -46,10 +47,8 @@ class _DecodeThread:
         self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self.thread.start()
 
-    def submit(self, fn: Callable[..., None], *args) -> _Task:
-        task = _Task(fn, args)
+    def put(self, task: _Task) -> None:
         self._queue.put(task)
-        return task
 
     def _loop(self) -> None:
         while True:
@@ -58,7 +57,7 @@ class _DecodeThread:
                 return
             if not task.cancelled:
                 try:
-                    task.fn(*task.args)
+                    task.fn(*task.args, task)
                 except Exception:  # noqa: BLE001 - one bad decode must not end the thread
                     log.exception("decode task failed")
 
@@ -108,15 +107,26 @@ class ImageCache(QObject):
         if arr is not None:
             self.ready.emit(key, arr, None)
             return
-        if self._closed or key in self._pending:
+        if self._closed:
             return
-        self._pending[key] = self._fg.submit(self._work, key, source, True, self._generation)
+        self._submit(self._fg, key, source, True)
 
     def prefetch(self, items: list[tuple[object, Source]]) -> None:
         for key, source in items:
-            if self._closed or self.get(key) is not None or key in self._pending:
+            if self._closed or self.get(key) is not None:
                 continue
-            self._pending[key] = self._bg.submit(self._work, key, source, False, self._generation)
+            self._submit(self._bg, key, source, False)
+
+    def _submit(self, thread: _DecodeThread, key, source: Source, foreground: bool) -> None:
+        """Queue a decode of ``key`` unless one is pending. The pending entry is made before the
+        task is queued: a broken file fails in microseconds, and a worker that finished (and
+        cleared the entry) before the entry was made left it behind for good; the image, never
+        cached, was then never asked for again and its error never shown (issue 13's flake)."""
+        with self._lock:
+            if key in self._pending:
+                return
+            task = self._pending[key] = _Task(self._work, (key, source, foreground, self._generation))
+        thread.put(task)
 
     def clear(self) -> None:
         """Forget everything, decodes in flight included: the next project's image 1 is not this
@@ -125,19 +135,21 @@ class ImageCache(QObject):
             self._cache.clear()
             self._bytes = 0
             self._generation += 1
-        for task in list(self._pending.values()):
+            pending, self._pending = list(self._pending.values()), {}
+        for task in pending:
             task.cancel()
-        self._pending.clear()
 
     def shutdown(self) -> None:
         self._closed = True
-        for task in list(self._pending.values()):
+        with self._lock:
+            pending = list(self._pending.values())
+        for task in pending:
             task.cancel()
         self._fg.stop(SHUTDOWN_JOIN_S)
         self._bg.stop(SHUTDOWN_JOIN_S)
 
     # ---- worker side ------------------------------------------------------------------
-    def _work(self, key, source: Source, foreground: bool, generation: int = 0) -> None:
+    def _work(self, key, source: Source, foreground: bool, generation: int, task: _Task) -> None:
         if not foreground and self._wanted is not None and key == self._wanted:
             foreground = True
         reader = getattr(self._local, "reader", None)
@@ -152,11 +164,12 @@ class ImageCache(QObject):
             error = str(exc) or type(exc).__name__
         with self._lock:
             stale = generation != self._generation
-        if stale:  # cleared meanwhile: the pending entry for this key (if any) is the new project's
+            if self._pending.get(key) is task:  # a newer entry for the key (after a clear) is not ours
+                del self._pending[key]
+        if stale:  # cleared meanwhile: not the new project's image
             return
         if arr is not None:
             self._store(key, arr, generation)
-        self._pending.pop(key, None)
         if self._closed:
             return
         if foreground or key == self._wanted:

@@ -133,3 +133,32 @@ def test_closing_never_waits_forever_on_a_stuck_decode(qtbot, tmp_path, caplog, 
         gate.set()
     cache._fg.thread.join(10)
     assert not cache._fg.thread.is_alive()
+
+
+def test_a_broken_image_prefetched_in_an_instant_still_shows_its_error(qtbot, tmp_path):
+    """A broken file fails to decode in microseconds. When the prefetch thread finished it before
+    the cache had noted the decode as pending, the note stayed behind: the image (never cached)
+    was never decoded again and stepping onto it showed nothing (issue 13's flake under load).
+    Here the 'thread' runs each task the moment it is queued: the worst interleaving, every time."""
+    import rnxstudio.ui.image_cache as ic
+
+    class Inline:
+        def put(self, task):
+            task.fn(*task.args, task)
+
+        def stop(self, timeout_s):
+            return True
+
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"this is not a png")
+    cache = ic.ImageCache()
+    cache._fg.stop(1)
+    cache._bg.stop(1)
+    cache._fg, cache._bg = Inline(), Inline()
+    got = []
+    cache.ready.connect(lambda key, rgb, err: got.append((key, rgb, err)))
+    cache.prefetch([(2, bad)])  # decoded (and failed) before prefetch() returns
+    assert cache._pending == {} and got == []  # nobody wanted it yet
+    cache.request(2, bad)
+    assert len(got) == 1 and got[0][0] == 2 and got[0][1] is None and "not an image" in got[0][2], got
+    assert cache._pending == {}
