@@ -9,6 +9,7 @@ shares this one frame.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 MIN_BOX_SIZE = 1.0
@@ -165,6 +166,19 @@ def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, floa
 def duplicates(box: Box, others, threshold: float = DUPLICATE_IOU) -> bool:
     """Whether ``box`` overlaps one of ``others`` of the same class at IoU >= ``threshold``."""
     return any(o.category_id == box.category_id and iou(o.xyxy, box.xyxy) >= threshold for o in others)
+
+
+def one_per_object(boxes: Iterable[Box], threshold: float = DUPLICATE_IOU) -> list[Box]:
+    """``boxes`` with at most one box per object: best score first, a box overlapping a kept one
+    at IoU >= ``threshold`` is dropped whatever its class. A detector suppresses overlaps within a
+    class only, so one object often comes back twice, as two classes; a person labelling wants one
+    box there, the likelier class (ADR 0026). Boxes without a score count as certain."""
+    ranked = sorted(boxes, key=lambda b: -(1.0 if b.score is None else b.score))
+    kept: list[Box] = []
+    for box in ranked:
+        if all(iou(k.xyxy, box.xyxy) < threshold for k in kept):
+            kept.append(box)
+    return kept
 
 
 def clip_xyxy(x1: float, y1: float, x2: float, y2: float, width: float, height: float) -> tuple[float, float, float, float]:

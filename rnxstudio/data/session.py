@@ -21,7 +21,7 @@ from typing import Any
 from rnxstudio.core import category_commands as cc
 from rnxstudio.core.commands import AcceptAllAbove, Command, SetStatus
 from rnxstudio.core.history import EDIT_ERRORS, MERGE_WINDOW_S, HistoryError, Step, UndoHistory
-from rnxstudio.core.model import DUPLICATE_IOU, Box, BoxSource, Category, ImageStatus, default_color, duplicates
+from rnxstudio.core.model import DUPLICATE_IOU, Box, BoxSource, Category, ImageStatus, default_color, duplicates, one_per_object
 from rnxstudio.data import classmap as cm
 from rnxstudio.data import events as ev
 from rnxstudio.data.store import ProjectStore
@@ -244,14 +244,27 @@ class ProjectSession:
             raise ValueError(f"the duplicate IoU must be in (0, 1], not {value}")
         self._store.set_meta("review.duplicate_iou", str(float(value)))
 
+    @property
+    def one_box_per_object(self) -> bool:
+        """Whether a model's boxes overlapping at IoU >= :attr:`duplicate_iou` across classes are
+        cut to the best-scoring one before they are stored (project setting, default on)."""
+        return self._store.meta("review.one_box_per_object") not in ("0", "false")
+
+    def set_one_box_per_object(self, on: bool) -> None:
+        """Applies from the next predictions stored; the ones on the images stay as they are."""
+        self._store.set_meta("review.one_box_per_object", "1" if on else "0")
+
     def set_predictions(self, image_id: int, boxes: Iterable[Box], *, model_name: str,
                         model_version: str | None = None) -> list[Box]:
         """Replace ``image_id``'s predictions with a model run's boxes (a person's boxes are never
-        touched). A box that duplicates a person's box of the same class, or one the person
+        touched). With :attr:`one_box_per_object`, boxes of one object in several classes are cut
+        to the likeliest. A box that duplicates a person's box of the same class, or one the person
         rejected from this model version (``model_version``, else ``model_name``), is not stored
         (IoU >= :attr:`duplicate_iou`). The history forgets the old predictions of that image:
         undo will not bring them back beside the new ones."""
         thr = self.duplicate_iou
+        if self.one_box_per_object:
+            boxes = one_per_object(boxes, thr)
         mine = self._store.boxes(image_id, include_predictions=False)
         rejected = self._store.rejections(image_id, model_version or model_name)
         keep = [b for b in boxes if not duplicates(b, mine, thr) and not duplicates(b, rejected, thr)]

@@ -88,6 +88,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("prelabel_all", "Pre-label &All…", "Model", "fa5s.forward", ("Ctrl+Shift+R",), "Run the detector on many images"),
     ActionSpec("map_classes", "Ma&p Model Classes…", "Model", "fa5s.exchange-alt", ("Ctrl+Alt+M",), "Map the loaded model's classes to the project's classes (or ignore them)"),
     ActionSpec("auto_prelabel", "Pre-label on &Arrival", "Model", "fa5s.bolt", ("Ctrl+Alt+R",), "Run the detector whenever an image is shown", checkable=True),
+    ActionSpec("one_box_per_object", "&One Box per Object", "Model", "fa5s.object-ungroup", ("Ctrl+Alt+U",), "Where a model finds one object as several classes, keep only its likeliest box (this project; applies to the next predictions)", checkable=True),
     ActionSpec("finetune", "&Fine-tune…", "Model", "fa5s.graduation-cap", ("Ctrl+T",), "Fine-tune the detector on the corrected labels"),
     ActionSpec("review_queue", "&Review Queue", "Model", "fa5s.list-ol", ("Ctrl+Shift+Q",), "Images sorted by model disagreement or uncertainty"),
     ActionSpec("compare_backbones", "Compare &Backbones…", "Model", "fa5s.balance-scale", ("Ctrl+Alt+B",), "Train two zoo models with the same budget and compare their metrics"),

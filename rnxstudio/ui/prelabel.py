@@ -60,7 +60,7 @@ class PrelabelController(QObject):
         ctx.session.closed.connect(c.cancel_requests)
         ctx.nav.project_opened.connect(self._on_project_opened)
         ctx.actions.handle(prelabel_current=self.prelabel_current, auto_prelabel=self.set_auto,
-                           map_classes=self.remap)
+                           map_classes=self.remap, one_box_per_object=self.set_one_box_per_object)
         # Importing torch holds the interpreter lock for seconds. Do it once, early, while the
         # user is still looking at the first image, instead of when they pick a model.
         QTimer.singleShot(1500, m.prewarm)
@@ -80,8 +80,18 @@ class PrelabelController(QObject):
     def remembered(self) -> ModelChoice | None:
         return remembered_choice(self.ctx.settings)
 
+    def set_one_box_per_object(self, on: bool) -> None:
+        session = self.ctx.session.session
+        if session is not None:
+            session.set_one_box_per_object(on)
+
     def _on_project_opened(self, store) -> None:
         """Load the project's preferred model on its first open, else the remembered choice."""
+        session = self.ctx.session.session
+        act = self.ctx.actions.by_id["one_box_per_object"]
+        act.setEnabled(session is not None)
+        if session is not None:
+            act.setChecked(session.one_box_per_object)
         choice = choice_for_project(self.ctx.settings, store)
         if choice is not None and (choice != self.models.choice or not self.models.loaded):
             self.load(choice)

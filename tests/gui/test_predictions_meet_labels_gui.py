@@ -136,3 +136,13 @@ def test_export_summary_counts_unreadable_images_and_writes_provenance(window, q
     assert "zz_broken.png" not in {i["file_name"] for i in data["images"]}
     (ann,) = data["annotations"]
     assert ann["attributes"] == {"provenance": "accepted", "model": "m", "score": pytest.approx(0.9)}
+
+
+def test_one_box_per_object_is_the_projects_setting_in_the_model_menu(window, qtbot, opened):
+    act, session = window.actions_by_id["one_box_per_object"], window.controller.session
+    assert act.isCheckable() and act.isChecked() and session.one_box_per_object  # on in a new project
+    act.trigger()
+    assert not act.isChecked() and not session.one_box_per_object
+    assert opened.meta("review.one_box_per_object") == "0"
+    window.features.prelabel._on_project_opened(opened)  # what opening the project again does
+    assert not act.isChecked()

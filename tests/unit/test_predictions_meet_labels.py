@@ -90,6 +90,23 @@ def test_the_duplicate_iou_is_a_project_setting(session):
         session.set_duplicate_iou(0)
 
 
+def test_one_object_found_as_two_classes_is_stored_once_unless_the_project_says_otherwise(session):
+    from rnxstudio.core.model import one_per_object
+
+    twice = [Box(10, 10, 40, 40, 1, score=0.7), Box(11, 10, 41, 40, 2, score=0.9),  # one object, IoU 0.94
+             Box(30, 30, 60, 60, 2, score=0.8)]  # another one overlapping it at IoU 0.14: stays
+    stored = session.set_predictions(1, twice, model_name="m")
+    assert session.one_box_per_object
+    assert sorted((b.category_id, b.score) for b in stored) == [(2, 0.8), (2, 0.9)]  # the likelier class
+    session.set_one_box_per_object(False)
+    assert len(session.set_predictions(1, twice, model_name="m")) == 3
+    assert session.store.meta("review.one_box_per_object") == "0"  # kept in the project file
+    # the rule itself: best score first, any class, unscored boxes count as certain
+    kept = one_per_object([Box(0, 0, 10, 10, 1, score=0.99), Box(0, 0, 10, 10, 2), Box(0, 0, 10, 9, 3, score=0.5)])
+    assert [(b.category_id, b.score) for b in kept] == [(2, None)]
+    assert len(one_per_object(twice, threshold=0.95)) == 3
+
+
 def test_a_rejected_prediction_stays_rejected_for_that_model_version(session):
     store = session.store
     first = session.set_predictions(1, RUN, model_name="m", model_version="m@1")
