@@ -72,6 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the first fine-tune starts from this checkpoint or zoo name (default: the shipped demo "
                              "detector; e.g. one made by `rnxstudio weights import`), or 'scratch' for the CPU "
                              "recipe's random init")
+    parser.add_argument("--recipe", choices=("learn", "dialog"), default="learn",
+                        help="fine-tune settings: 'learn' trains every stage at the from-scratch rate (what teaches a "
+                             "base new classes; default), 'dialog' takes the Fine-tune dialog's default for a trained "
+                             "base (two stages, half the rate; measured worse on new classes, docs/PERFORMANCE.md)")
     parser.add_argument("--base-prelabels", action="store_true",
                         help="round 0 is pre-labelled by --base too (when it already knows the classes, by name)")
     parser.add_argument("--out", help="keep the data, projects, checkpoints, loop.json and loop.png here")
@@ -134,8 +138,11 @@ def _finetune(session, base: str | None, run_dir: Path, args: argparse.Namespace
     from rnxstudio.ml.project_run import finish_run, record_checkpoint, start_run
     from rnxstudio.ml.train import finetune
 
-    opts = recommended_options(args.device)
-    opts.base = base or opts.base
+    if getattr(args, "recipe", "learn") == "dialog":  # the dialog's default for this base
+        opts = recommended_options(args.device, base=base)
+    else:  # every stage trainable at the from-scratch rate: the dialog's values a person sets for new classes
+        opts = recommended_options(args.device)
+        opts.base = base or opts.base
     opts.epochs, opts.minutes, opts.max_steps = None, args.minutes, args.max_steps
     run = start_run(session, opts, run_dir)
     recorded: list[int] = []  # the run's model record, updated as its best file improves (as the GUI does)
