@@ -172,6 +172,8 @@ def split_train_val(samples: Sequence[Sample], val_fraction: float = 0.2, seed: 
     (seen in the loop benchmark, issue 20; ADR 0025). Then, for each class from rarest to most
     common that has no val image and appears in at least two images, the lowest-placed image
     containing it goes to val; with two images or more and a fraction > 0, val has at least one.
+    Val never takes more than 1.5 x the fraction's share (lowest positions first) nor every image:
+    on a small set the hashes may all fall low (there, growing can move an image to val).
     """
     n = len(samples)
     if not 0.0 <= val_fraction < 1.0:
@@ -180,7 +182,8 @@ def split_train_val(samples: Sequence[Sample], val_fraction: float = 0.2, seed: 
         return list(range(n)), []
     pos = [_split_position(smp.path, seed) for smp in samples]
     order = sorted(range(n), key=lambda i: (pos[i], i))
-    val = {i for i in order if pos[i] < val_fraction}
+    cap = min(n - 1, max(1, math.ceil(1.5 * n * val_fraction)))  # a small set's hashes may all fall low
+    val = {i for i in order[:cap] if pos[i] < val_fraction}
     images_of: dict[int, list[int]] = {}
     for i in order:
         for lab in set(samples[i].labels.tolist()):

@@ -40,7 +40,7 @@ def test_train_then_eval_cli(shapes, tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0 and "AP50" in text and "circle" in text
     d = json.loads(metrics.read_text())
-    assert d["num_images"] == 1 and set(d["metrics"]) >= {"AP", "AP50", "AR100"}
+    assert d["num_images"] in (1, 2) and set(d["metrics"]) >= {"AP", "AP50", "AR100"}  # val: 1-2 of 6 (ADR 0025)
 
     # the same on a project: the folder's project gets the labels, eval reads them from the store
     from rnxstudio.data.coco import read_coco
