@@ -46,6 +46,7 @@ class Sample:
     # what evaluation ignores (core.model.Box.ignore_in_eval): difficult targets, crowd regions (no targets)
     difficult: np.ndarray | None = None  # bool [N]
     crowd: list = field(default_factory=list)  # [(label, (x1, y1, x2, y2))]
+    key: str = ""  # the train/val split's key: the name as the label file gives it (else ``path``)
 
 
 @dataclass
@@ -118,14 +119,14 @@ def from_labelset(ls: LabelSet, image_root: str | os.PathLike | None = None) -> 
         targets = ls.training_boxes(im)
         objs = [(b.category_id, b.xyxy, b.difficult, False) for b in targets]
         objs += [(b.category_id, b.xyxy, False, True) for b in ls.boxes_for(im) if not b.is_training_target]
-        raw.append((im.id, str(path), im.width, im.height, objs))
+        raw.append((im.id, str(path), im.width, im.height, objs, Path(im.path).as_posix()))
     return _make_data(cats, raw, str(root))
 
 
 def _make_data(cats: list[tuple[int, str]], raw: list, source: str) -> DetectionData:
     label_of = {cid: i + 1 for i, (cid, _) in enumerate(cats)}
     samples, dropped = [], {}
-    for iid, path, w, h, objs in raw:
+    for iid, path, w, h, objs, key in raw:
         if w <= 0 or h <= 0:
             from rnxstudio.data.images import read_size
 
@@ -150,13 +151,14 @@ def _make_data(cats: list[tuple[int, str]], raw: list, source: str) -> Detection
             labels.append(label_of[cid])
             difficult.append(is_difficult)
         samples.append(Sample(iid, path, w, h, np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
-                              np.asarray(labels, dtype=np.int64), np.asarray(difficult, dtype=bool), crowd))
+                              np.asarray(labels, dtype=np.int64), np.asarray(difficult, dtype=bool), crowd, key))
     return DetectionData(categories=cats, samples=samples, dropped=dropped, source=source)
 
 
 def _split_position(path: str, seed: int) -> float:
-    """Where an image falls in [0, 1) for the train/val split: a hash of its path and the seed,
-    so it never depends on which other images are being split."""
+    """Where an image falls in [0, 1) for the train/val split: a hash of its key (the name the
+    label file gives it, relative to the image folder: moving the project keeps its split) and
+    the seed, so it never depends on which other images are being split."""
     digest = hashlib.blake2b(f"{seed}\0{Path(path).as_posix()}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0 ** 64
 
@@ -164,7 +166,7 @@ def _split_position(path: str, seed: int) -> float:
 def split_train_val(samples: Sequence[Sample], val_fraction: float = 0.2, seed: int = 0) -> tuple[list[int], list[int]]:
     """Deterministic, stable, stratified split -> (train indices, val indices), both sorted.
 
-    Each image gets a position in [0, 1) from a hash of its path and ``seed``; images below
+    Each image gets a position in [0, 1) from a hash of its key and ``seed``; images below
     ``val_fraction`` are val. The position does not depend on the other images, so a set that
     grows (label 30 more, fine-tune again from the last model) keeps its old val images in val and
     its old train images in train: the previous model never trained on the new val split, whose
@@ -180,7 +182,7 @@ def split_train_val(samples: Sequence[Sample], val_fraction: float = 0.2, seed: 
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if val_fraction == 0 or n < 2:
         return list(range(n)), []
-    pos = [_split_position(smp.path, seed) for smp in samples]
+    pos = [_split_position(smp.key or smp.path, seed) for smp in samples]
     order = sorted(range(n), key=lambda i: (pos[i], i))
     cap = min(n - 1, max(1, math.ceil(1.5 * n * val_fraction)))  # a small set's hashes may all fall low
     val = {i for i in order[:cap] if pos[i] < val_fraction}

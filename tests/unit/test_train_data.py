@@ -127,6 +127,19 @@ def test_split_is_stable_as_the_labelled_set_grows():
     assert split_train_val(grown[:60], 0.2, seed=1) != split_train_val(grown[:60], 0.2, seed=0)
 
 
+def test_a_moved_project_keeps_its_split(tmp_path):
+    import shutil
+
+    from rnxstudio.ml.train_data import load_coco
+
+    make_shapes_dataset(40, 32, seed=3, out_dir=tmp_path / "here")
+    shutil.copytree(tmp_path / "here", tmp_path / "elsewhere" / "deeper")
+    a = load_coco(tmp_path / "here" / "annotations.json")
+    b = load_coco(tmp_path / "elsewhere" / "deeper" / "annotations.json")
+    assert a.samples[0].path != b.samples[0].path and a.samples[0].key == b.samples[0].key == "shape_00000.png"
+    assert split_train_val(a.samples, 0.2) == split_train_val(b.samples, 0.2)
+
+
 def test_a_small_set_whose_hashes_fall_low_still_trains_on_most_of_it():
     from rnxstudio.ml.train_data import _split_position
 
