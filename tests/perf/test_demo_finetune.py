@@ -17,7 +17,8 @@ def test_default_finetune_from_the_demo_model_learns_the_new_class(tmp_path):
     out = run(tmp_path / "home", log=lambda _m: None)
     assert out["base"] == "demo"
     ap = out["new_class_AP"]
-    assert ap["before"] < 0.15 and ap["after"] - ap["before"] >= 0.3, ap
+    # weak before (0.085 on the permutation split's 16 val images, 0.157 on the stable split's 18: ADR 0025)
+    assert ap["before"] < 0.25 and ap["after"] - ap["before"] >= 0.3, ap
     pre = {row[0]: row for row in out["unverified"]["rows"]}
     assert float(pre["AP50"][2]) > float(pre["AP50"][1]) + 0.05, pre["AP50"]
     assert float(pre["AP cross"][2]) >= 0.4, pre["AP cross"]
