@@ -138,7 +138,7 @@ def _finetune(session, base: str | None, run_dir: Path, args: argparse.Namespace
     from rnxstudio.ml.project_run import finish_run, record_checkpoint, start_run
     from rnxstudio.ml.train import finetune
 
-    if getattr(args, "recipe", "learn") == "dialog":  # the dialog's default for this base
+    if args.recipe == "dialog":  # the dialog's default for this base
         opts = recommended_options(args.device, base=base)
     else:  # every stage trainable at the from-scratch rate: the dialog's values a person sets for new classes
         opts = recommended_options(args.device)

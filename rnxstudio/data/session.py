@@ -21,7 +21,8 @@ from typing import Any
 from rnxstudio.core import category_commands as cc
 from rnxstudio.core.commands import AcceptAllAbove, Command, SetStatus
 from rnxstudio.core.history import EDIT_ERRORS, MERGE_WINDOW_S, HistoryError, Step, UndoHistory
-from rnxstudio.core.model import DUPLICATE_IOU, Box, BoxSource, Category, ImageStatus, default_color, duplicates, one_per_object
+from rnxstudio.core.model import (DUPLICATE_IOU, Box, BoxSource, Category, ImageStatus, default_color, duplicates,
+                                  one_per_object)
 from rnxstudio.data import classmap as cm
 from rnxstudio.data import events as ev
 from rnxstudio.data.store import ProjectStore

@@ -155,11 +155,11 @@ def _make_data(cats: list[tuple[int, str]], raw: list, source: str) -> Detection
     return DetectionData(categories=cats, samples=samples, dropped=dropped, source=source)
 
 
-def _split_position(path: str, seed: int) -> float:
+def _split_position(key: str, seed: int) -> float:
     """Where an image falls in [0, 1) for the train/val split: a hash of its key (the name the
     label file gives it, relative to the image folder: moving the project keeps its split) and
     the seed, so it never depends on which other images are being split."""
-    digest = hashlib.blake2b(f"{seed}\0{Path(path).as_posix()}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{seed}\0{Path(key).as_posix()}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0 ** 64
 
 

@@ -7,7 +7,7 @@ the status bar honest about what kind of weights are producing them.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QSignalBlocker, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
 
 from rnxstudio.core.model import ImageStatus
@@ -86,12 +86,13 @@ class PrelabelController(QObject):
             session.set_one_box_per_object(on)
 
     def _on_project_opened(self, store) -> None:
-        """Load the project's preferred model on its first open, else the remembered choice."""
+        """Show the project's one-box-per-object setting; load the project's preferred model on
+        its first open, else the remembered choice."""
         session = self.ctx.session.session
-        act = self.ctx.actions.by_id["one_box_per_object"]
-        act.setEnabled(session is not None)
         if session is not None:
-            act.setChecked(session.one_box_per_object)
+            act = self.ctx.actions.by_id["one_box_per_object"]
+            with QSignalBlocker(act):  # showing the setting is not changing it (no write to the project)
+                act.setChecked(session.one_box_per_object)
         choice = choice_for_project(self.ctx.settings, store)
         if choice is not None and (choice != self.models.choice or not self.models.loaded):
             self.load(choice)
