@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         kw = {**cpu_defaults(pretrained=False), **overrides}
         cfg = TrainConfig(out_dir=out, coco=data / "annotations.json", pretrained_backbone=False,
                           minutes=None if args.steps else args.minutes, max_steps=args.steps, val_split=args.val_images / n, eval_every=args.eval_every,
+                          eval_share=None,  # the learning curve at --eval-every is what this bench reports
                           device=args.device, clock=clock, **kw)
         print(f"bench shapes: {n} scenes {args.image_size}px ({args.train_images} train / {args.val_images} val), "
               f"budget {f'{args.steps} steps' if args.steps else f'{args.minutes:g} min'} ({args.clock} clock), torch threads {threads}", flush=True)

@@ -137,6 +137,17 @@ def plan_steps(step: int, timed: list[float], seconds_left: float, eval_cost: Ca
     return planned
 
 
+def eval_period(eval_s: float, step_s: float, steps_per_epoch: int, every: int, share: float | None) -> int:
+    """Epochs between validation passes in a ``--minutes`` run: at least ``every``, and enough that
+    a pass (``eval_s``, measured, checkpoint writes included) costs at most ``share`` of the
+    training time between two passes. A time budget is spent on training: on a small labelled set
+    an epoch is a few steps and a pass per epoch took a fifth of a 3-minute CPU run (ADR 0027).
+    ``share`` None (or 0) keeps ``every``."""
+    if not share or eval_s <= 0 or step_s <= 0:
+        return every
+    return max(every, math.ceil(eval_s / (share * step_s * max(1, steps_per_epoch))))
+
+
 def plan_after_eval(step: int, step_s: float, eval_s: float, seconds_left: float, steps_between_evals: int,
                     current: int | None, cap: int | None = None) -> int | None:
     """A ``--minutes`` run's total step count re-planned after a validation pass, or None to keep

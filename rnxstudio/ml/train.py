@@ -264,6 +264,7 @@ class _Trainer:
         ts.set_rng_state(st["rng"])
 
     elapsed_before = 0.0
+    eval_period = 1  # epochs between validation passes, set by _run
 
 
 def _compute_losses(model: torch.nn.Module, images: list, targets: list) -> dict[str, torch.Tensor]:
@@ -368,7 +369,7 @@ def _eval_cost_per_step(tr: _Trainer, step_s: float) -> float:
         return 0.0
     per_image = step_s / max(1, tr.cfg.batch_size) * 0.4
     one_eval = len(tr.val_idx) / tr.ctx.world_size * per_image
-    return one_eval / (tr.steps_per_epoch * max(1, tr.cfg.eval_every))
+    return one_eval / (tr.steps_per_epoch * max(1, tr.eval_period))
 
 
 def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
@@ -388,6 +389,7 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
     deadline = tr.t0 + cfg.minutes * 60 - tr.elapsed_before if cfg.minutes is not None else None
     timed: list[float] = []
     replan = tr.total_steps is None  # a pure --minutes run (a resumed one keeps its plan)
+    tr.eval_period, last_eval_epoch = cfg.eval_every, tr.epoch  # epochs between passes (ADR 0027)
     stopped = ""
     try:
         while tr.total_steps is None or tr.step < tr.total_steps:
@@ -451,13 +453,17 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
             if tr.step >= (tr.epoch + 1) * tr.steps_per_epoch:
                 tr.epoch += 1
                 at_end = tr.total_steps is not None and tr.step >= tr.total_steps
-                if tr.epoch % cfg.eval_every == 0 or at_end:
+                if tr.epoch - last_eval_epoch >= tr.eval_period or at_end:
+                    last_eval_epoch = tr.epoch
                     result, path, note = _evaluate_and_keep(tr, final=at_end)
                     if replan and times and not at_end:
+                        step_s = statistics.median(times)
+                        tr.eval_period = optim.eval_period(tr.eval_seconds, step_s, tr.steps_per_epoch,
+                                                           cfg.eval_every, cfg.eval_share)
                         cap = cfg.epochs * tr.steps_per_epoch if cfg.epochs is not None else None
                         planned = optim.plan_after_eval(
-                            tr.step, statistics.median(times), tr.eval_seconds, max(0.0, deadline - tr.clock()),
-                            tr.steps_per_epoch * cfg.eval_every, tr.total_steps, cap)
+                            tr.step, step_s, tr.eval_seconds, max(0.0, deadline - tr.clock()),
+                            tr.steps_per_epoch * tr.eval_period, tr.total_steps, cap)
                         if planned is not None and planned != tr.total_steps:
                             tr.set_total(planned)  # the learning rate stays continuous (ml/schedule.py)
                             replanned = f"re-planned {tr.total_steps} steps for {cfg.minutes:g} min"

@@ -78,6 +78,9 @@ class TrainConfig:
     split_seed: int = 0
     seed: int = 0
     eval_every: int = 1  # epochs between validations (and always at the end)
+    # a --minutes run validates less often when a pass costs more than this share of the training
+    # between passes (measured after each pass; ml/optim.eval_period, ADR 0027); None: eval_every
+    eval_share: float | None = 0.05
     # a resumable `<name>_last` checkpoint at a validation point at most this often (minutes;
     # None: only at the end / on cancel). Only `best` and `last` are kept (ml/train_save.py)
     checkpoint_every_min: float | None = 10.0
