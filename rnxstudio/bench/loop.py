@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--minutes on the wall clock, or in process CPU time / torch threads (the same compute as "
                              "that many minutes on otherwise idle cores; for a shared machine)")
     parser.add_argument("--max-steps", type=int, help="cap each fine-tune at this many steps (tests, quick tries)")
+    parser.add_argument("--val-split", type=float,
+                        help="share of the labelled images each fine-tune holds out to choose its best checkpoint "
+                             "(default: the Fine-tune dialog's); 0 trains on every labelled image and keeps the last")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--prelabel", choices=("latest", "first"), default="latest",
                         help="pre-label with the latest fine-tuned model, or with the first one only")
@@ -144,6 +147,8 @@ def _finetune(session, base: str | None, run_dir: Path, args: argparse.Namespace
         opts = recommended_options(args.device)
         opts.base = base or opts.base
     opts.epochs, opts.minutes, opts.max_steps = None, args.minutes, args.max_steps
+    if args.val_split is not None:
+        opts.val_split = args.val_split
     run = start_run(session, opts, run_dir)
     recorded: list[int] = []  # the run's model record, updated as its best file improves (as the GUI does)
 

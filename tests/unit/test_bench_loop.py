@@ -154,3 +154,12 @@ def test_queue_order_puts_uncertain_images_first(tmp_path):
         s.set_predictions(b, [Box(1, 1, 9, 9, category_id=cid, image_id=b, source=BoxSource.PREDICTED, score=0.52)],
                           model_name="m")
         assert queue_order(s.store, [a, b, c], 0.5) == [b, a, c]  # near the slider first; no predictions last
+
+
+def test_val_split_zero_trains_on_every_labelled_image(tmp_path, capsys):
+    from rnxstudio.bench import run_bench
+
+    assert run_bench("loop", ["--quick", "--val-split", "0", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "round 0: 4 train / 0 val images" in out, out
+    assert "best checkpoint model_last" in out
