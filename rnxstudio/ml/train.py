@@ -198,6 +198,7 @@ class _Trainer:
         self.last_saved_step = -1
         self.last_saved_at = self.clock()  # periodic checkpoints count from the start
         self.evaluated_step = -1
+        self.eval_period = cfg.eval_every  # epochs between validation passes; a --minutes run adapts it (ADR 0027)
         self.last_metrics: dict[str, Any] = {}
         self.consecutive_nonfinite = 0
         if self.resume_state is not None:
@@ -264,7 +265,6 @@ class _Trainer:
         ts.set_rng_state(st["rng"])
 
     elapsed_before = 0.0
-    eval_period = 1  # epochs between validation passes, set by _run
 
 
 def _compute_losses(model: torch.nn.Module, images: list, targets: list) -> dict[str, torch.Tensor]:
@@ -389,7 +389,7 @@ def _run(tr: _Trainer) -> Generator[Progress, None, Path]:
     deadline = tr.t0 + cfg.minutes * 60 - tr.elapsed_before if cfg.minutes is not None else None
     timed: list[float] = []
     replan = tr.total_steps is None  # a pure --minutes run (a resumed one keeps its plan)
-    tr.eval_period, last_eval_epoch = cfg.eval_every, tr.epoch  # epochs between passes (ADR 0027)
+    last_eval_epoch = tr.epoch
     stopped = ""
     try:
         while tr.total_steps is None or tr.step < tr.total_steps:

@@ -49,25 +49,7 @@ def test_minutes_run_spends_its_budget_on_training_when_validation_is_dear(tmp_p
 
 
 def test_minutes_run_reaches_the_end_of_its_schedule_despite_costly_evaluation(tmp_path, monkeypatch):
-    make_shapes_dataset(8, 64, seed=2, out_dir=tmp_path / "data", max_objects=2, empty_every=4)
-    now = [0.0]
-    compute, validate = train_mod._compute_losses, train_state.run_validation
-
-    def step_costs_1s(*a, **kw):
-        now[0] += 1.0
-        return compute(*a, **kw)
-
-    def eval_costs_3s(*a, **kw):
-        now[0] += 3.0
-        return validate(*a, **kw)
-
-    monkeypatch.setattr(train_mod, "_compute_losses", step_costs_1s)
-    monkeypatch.setattr(train_state, "run_validation", eval_costs_3s)
-    cfg = TrainConfig(out_dir=tmp_path / "run", coco=tmp_path / "data" / "annotations.json", model="resnext_tiny_fpn",
-                      pretrained_backbone=False, batch_size=2, size=64, max_size=96, optimizer="adamw",
-                      scale_jitter=False, val_split=0.25, minutes=1.0, eval_every=1, eval_share=None,
-                      clock=lambda: now[0])
-    records = list(finetune(cfg))
+    records, elapsed = _fake_clock_run(tmp_path, monkeypatch, eval_share=None)
     steps = [r for r in records if r.kind == "step" and r.losses]
     done = records[-1]
     assert done.kind == "done" and "time budget reached" not in done.message
@@ -75,4 +57,4 @@ def test_minutes_run_reaches_the_end_of_its_schedule_despite_costly_evaluation(t
     assert 25 <= steps[-1].step <= 30
     assert steps[-1].step == steps[-1].total_steps
     assert steps[-1].lr < 0.05 * max(r.lr for r in steps)  # the cosine reached its end
-    assert now[0] <= 60.0 + 3.0 + 1.0  # the last pass may end a little past the minute
+    assert elapsed <= 60.0 + 3.0 + 1.0  # the last pass may end a little past the minute
